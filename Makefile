@@ -1,0 +1,50 @@
+# The course's commands. `make lab` and `make test` both create the environment in .venv/
+# first if it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.coursekit-installed
+
+# Notebooks run in quick mode under test; matplotlib draws off-screen.
+TEST_ENV := COURSEKIT_QUICK=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+
+.PHONY: lab test unit notebooks bench pretrained env clean-env help
+
+help:
+	@echo "make lab         set up .venv if needed, open the course in JupyterLab"
+	@echo "make test        set up .venv if needed, run unit tests and every notebook (quick mode)"
+	@echo "make unit        unit tests only;  make notebooks: notebooks only"
+	@echo "make bench       run benchmarks/ and print the tables"
+	@echo "make pretrained  rebuild every shipped pretrained file (minutes)"
+	@echo "make clean-env   delete .venv"
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-nodeps.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "coursekit needs Python >= 3.10, found " + sys.version.split()[0])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+lab: $(STAMP)
+	cd notebooks && ../$(VENV)/bin/jupyter lab
+
+test: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
+
+unit: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
+
+notebooks: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+pretrained: $(STAMP)
+	$(PY) -m coursekit.pretrain all
+
+clean-env:
+	rm -rf $(VENV)

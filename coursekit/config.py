@@ -1,0 +1,97 @@
+"""Course-wide settings: quick mode, budgets, seeding, device choice and paths.
+
+Every notebook starts with ``import coursekit as ck`` and then reads its budgets with
+``ck.budget(full=..., quick=...)``, so one environment variable, ``COURSEKIT_QUICK=1``,
+shrinks the whole course to a smoke test (that is how the test suite runs the notebooks).
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# The repository root: coursekit/ lives directly under it, next to data/ and notebooks/.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """Folder with the shipped data and pretrained files (``$COURSEKIT_DATA`` overrides)."""
+    path = Path(os.environ.get("COURSEKIT_DATA", ROOT / "data")).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"coursekit data folder not found: {path}. It ships with the repository in data/; "
+            "set COURSEKIT_DATA to its location if you moved it."
+        )
+    return path
+
+
+def pretrained_dir() -> Path:
+    """Folder with the pretrained model files and their sha256 manifest."""
+    return data_dir() / "pretrained"
+
+
+NOTEBOOKS_DIR = ROOT / "notebooks"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def is_quick() -> bool:
+    """True when ``COURSEKIT_QUICK`` is set to 1/true/yes/on (read at every call)."""
+    value = os.environ.get("COURSEKIT_QUICK", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"COURSEKIT_QUICK must be 0 or 1, got {value!r}")
+
+
+def budget(full, quick):
+    """Pick a budget (epochs, samples, steps, ...): ``quick`` in quick mode, else ``full``.
+
+    >>> epochs = budget(full=20, quick=1)
+    """
+    return quick if is_quick() else full
+
+
+def seed_all(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (all devices); return a torch Generator with that seed."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds CUDA and MPS
+    return torch.Generator().manual_seed(seed)
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """The device to compute on: ``prefer``, else ``$COURSEKIT_DEVICE``, else cuda > mps > cpu.
+
+    Asking for a device that is not present raises an error instead of silently falling back.
+    """
+    name = prefer or os.environ.get("COURSEKIT_DEVICE") or None
+    if name is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {name!r}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for but CUDA is not available here")
+    if device.type == "mps" and not _mps_available():
+        raise ValueError(f"device {name!r} was asked for but Apple MPS is not available here")
+    if device.type not in {"cpu", "cuda", "mps"}:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {name!r}")
+    return device

@@ -1,0 +1,66 @@
+"""MNIST classifiers. Normalisation is the first layer, so every model takes images in [0, 1]
+and attacks can clip to [0, 1] honestly (see COURSE_DESIGN.md, "Conventions")."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Mean and standard deviation of the MNIST training pixels (computed from data/mnist).
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+class Normalize(nn.Module):
+    """x ↦ (x − mean) / std, as a layer, so the model's input space is [0, 1]."""
+
+    def __init__(self, mean: float = MNIST_MEAN, std: float = MNIST_STD):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    """3×3 conv (same padding), batch norm, ReLU."""
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+class MnistCNN(nn.Sequential):
+    """The course's standard classifier ("mnist-cnn"): two VGG-style stages and a small head.
+
+    (N, 1, 28, 28) → 2 convs, pool → (N, c1, 14, 14) → 2 convs, pool → (N, c2, 7, 7) → logits (N, 10).
+    """
+
+    def __init__(self, c1: int = 16, c2: int = 32, hidden: int = 128, dropout: float = 0.25):
+        super().__init__(
+            Normalize(),
+            *_conv_block(1, c1), *_conv_block(c1, c1), nn.MaxPool2d(2),   # (N, c1, 14, 14)
+            *_conv_block(c1, c2), *_conv_block(c2, c2), nn.MaxPool2d(2),  # (N, c2, 7, 7)
+            nn.Flatten(),
+            nn.Linear(c2 * 7 * 7, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, 10),
+        )
+
+
+class MnistMLP(nn.Sequential):
+    """A fully connected classifier: 784 → hidden → hidden → 10 with ReLU."""
+
+    def __init__(self, hidden: int = 256):
+        super().__init__(
+            Normalize(), nn.Flatten(),
+            nn.Linear(28 * 28, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, 10),
+        )
+
+
+# name -> constructor; the pretrained registry and checkpoints refer to models by these names.
+ARCHITECTURES = {"mnist-cnn": MnistCNN, "mnist-mlp": MnistMLP}
+
+
+def build(arch: str, **kwargs) -> nn.Module:
+    """A fresh, randomly initialised model of architecture ``arch``."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
+    return ARCHITECTURES[arch](**kwargs)

@@ -1,0 +1,5 @@
+"""ipywidgets front ends used in the notebooks (sliders, the human rater).
+
+Each widget lives in its own module with its logic in plain functions/classes that tests can
+drive headless (calling the handlers from Python); only the layout touches ipywidgets.
+"""

@@ -1,0 +1,26 @@
+"""Shared fixtures: the shipped test split, and a writable copy of data/ for tampering tests."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import coursekit as ck
+from coursekit.data import mnist
+from coursekit.data.mnist import _load
+
+
+@pytest.fixture(scope="session")
+def test_set():
+    return mnist("test").tensors()
+
+
+@pytest.fixture
+def data_copy(tmp_path, monkeypatch):
+    """A copy of data/ that a test may damage; COURSEKIT_DATA points at it for that test."""
+    dst = tmp_path / "data"
+    shutil.copytree(ck.data_dir(), dst)
+    monkeypatch.setenv("COURSEKIT_DATA", str(dst))
+    _load.cache_clear()
+    yield dst
+    _load.cache_clear()
