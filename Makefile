@@ -28,8 +28,11 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	$(PY) -m pip install --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
+# JupyterLab refuses to run as root unless told (containers, CI); ordinary users never need it.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	cd notebooks && ../$(VENV)/bin/jupyter lab
+	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
 
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
