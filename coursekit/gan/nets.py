@@ -1,0 +1,160 @@
+"""Generator and discriminator networks: small MLPs for the toys, DCGAN for 28×28 images.
+
+DCGAN (Radford, Metz & Chintala 2016, §3 "Architecture guidelines"): strided (transposed)
+convolutions instead of pooling, batch norm in G and D (not on G's output nor D's input),
+ReLU in G with a bounded output, LeakyReLU(0.2) in D, weights drawn from N(0, 0.02).
+The generator ends in a sigmoid so that its images live in [0, 1] like the course's data
+(the paper's tanh gives [−1, 1]; the two differ by an affine map).
+Discriminators return raw logits; the losses in :mod:`coursekit.gan.losses` take those.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Generator(nn.Module):
+    """Base class for generators: ``latent_dim``, ``sample_z`` and ``sample``."""
+
+    latent_dim: int
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n latent codes z ~ N(0, I), on the generator's device."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator).to(device)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """n samples G(z) in eval mode (the mode is restored after); ``seed`` makes them repeat."""
+        if not (isinstance(n, int) and n >= 1):
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        was_training = self.training
+        self.eval()
+        try:
+            return self(self.sample_z(n, g))
+        finally:
+            self.train(was_training)
+
+
+class MLPGenerator(Generator):
+    """z (N, latent_dim) → x (N, out_dim) through ``layers`` hidden ReLU layers."""
+
+    def __init__(self, latent_dim: int = 2, out_dim: int = 2, hidden: int = 128, layers: int = 3):
+        super().__init__()
+        self.latent_dim = latent_dim
+        dims = [latent_dim] + [hidden] * layers
+        blocks = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+        self.net = nn.Sequential(*blocks, nn.Linear(hidden, out_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """x (N, in_dim) → logit (N,) through ``layers`` hidden LeakyReLU layers."""
+
+    def __init__(self, in_dim: int = 2, hidden: int = 128, layers: int = 3):
+        super().__init__()
+        dims = [in_dim] + [hidden] * layers
+        blocks = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))]
+        self.net = nn.Sequential(*blocks, nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+class VirtualBatchNorm(nn.Module):
+    """Virtual batch norm (Salimans et al. 2016, "Improved Techniques for Training GANs", §3.5).
+
+    Each example is normalised with the statistics of a fixed *reference batch* combined with
+    itself (weights 1/(B+1) and B/(B+1)), so an output never depends on the other examples
+    of its minibatch. Call :meth:`set_reference` with the reference activations first.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("ref_mean", None)
+        self.register_buffer("ref_sq_mean", None)
+        self.ref_size = 0
+
+    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dims = [0] + list(range(2, x.ndim))  # all but the feature axis
+        return x.mean(dims, keepdim=True), (x ** 2).mean(dims, keepdim=True)
+
+    def set_reference(self, x_ref: torch.Tensor) -> None:
+        """Fix the reference statistics from a batch of activations (N, C, ...)."""
+        mean, sq_mean = self._stats(x_ref.detach())
+        self.ref_mean, self.ref_sq_mean, self.ref_size = mean, sq_mean, len(x_ref)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.ref_mean is None:
+            raise RuntimeError("VirtualBatchNorm needs set_reference(x_ref) before use")
+        dims = list(range(2, x.ndim))
+        w_new = 1.0 / (self.ref_size + 1)
+        own_mean = x.mean(dims, keepdim=True) if dims else x
+        own_sq = (x ** 2).mean(dims, keepdim=True) if dims else x ** 2
+        mean = w_new * own_mean + (1 - w_new) * self.ref_mean
+        sq_mean = w_new * own_sq + (1 - w_new) * self.ref_sq_mean
+        var = (sq_mean - mean ** 2).clamp_min(0)
+        shape = (1, -1) + (1,) * len(dims)
+        return (x - mean) / (var + self.eps).sqrt() * self.weight.view(shape) + self.bias.view(shape)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Weights ~ N(0, 0.02) for (transposed) convolutions and linear layers; batch-norm
+    scales ~ N(1, 0.02), biases 0 (Radford et al. 2016, §4)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(Generator):
+    """z (N, latent_dim) → image (N, 1, 28, 28) in [0, 1].
+
+    Linear to (2·ngf, 7, 7), then two stride-2 transposed convolutions (7 → 14 → 28).
+    """
+
+    def __init__(self, latent_dim: int = 64, ngf: int = 64, channels: int = 1):
+        super().__init__()
+        self.latent_dim, self.ngf = latent_dim, ngf
+        self.project = nn.Sequential(nn.Linear(latent_dim, 2 * ngf * 7 * 7, bias=False),
+                                     nn.BatchNorm1d(2 * ngf * 7 * 7), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * ngf, ngf, 4, stride=2, padding=1, bias=False),  # (N, ngf, 14, 14)
+            nn.BatchNorm2d(ngf), nn.ReLU(),
+            nn.ConvTranspose2d(ngf, channels, 4, stride=2, padding=1),            # (N, C, 28, 28)
+            nn.Sigmoid(),
+        )
+        dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.project(z).view(len(z), 2 * self.ngf, 7, 7)  # (N, 2·ngf, 7, 7)
+        return self.net(h)
+
+
+class DCGANDiscriminator(nn.Module):
+    """image (N, 1, 28, 28) → logit (N,): two stride-2 convolutions (28 → 14 → 7), then linear."""
+
+    def __init__(self, ndf: int = 64, channels: int = 1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, ndf, 4, stride=2, padding=1),                 # (N, ndf, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf, 2 * ndf, 4, stride=2, padding=1, bias=False),      # (N, 2·ndf, 7, 7)
+            nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * ndf * 7 * 7, 1),
+        )
+        dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)

@@ -1,0 +1,201 @@
+"""Training a GAN: Algorithm 1 of Goodfellow et al. 2014, with a pluggable loss.
+
+    for each training step:
+        for k steps:  sample real x and noise z; update D on J(D)          (d_step)
+        sample noise z; update G on J(G), D frozen                         (g_step)
+
+The two updates are small functions that return their numbers. :func:`train_gan` adds the
+book-keeping: separate learning rates for D and G, one-sided label smoothing, a fixed-noise
+sample grid, loss and metric history, a tqdm bar, and checkpoints that resume exactly (every
+random draw comes from one seeded ``torch.Generator`` that is saved with the weights).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .losses import GANLoss, clip_weights, get_loss, minimax_d_loss
+
+SampleReal = Callable[[int, torch.Generator], torch.Tensor]
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def d_step(G: nn.Module, D: nn.Module, x_real: torch.Tensor, z: torch.Tensor, loss: GANLoss,
+           opt_d: torch.optim.Optimizer, real_label: float = 1.0,
+           generator: torch.Generator | None = None) -> dict:
+    """One update of D on a real batch and G(z) (detached: G is not updated here)."""
+    with torch.no_grad():
+        x_fake = G(z)
+    d_real, d_fake = D(x_real), D(x_fake)
+    if real_label != 1.0:
+        l_d = minimax_d_loss(d_real, d_fake, real_label=real_label)
+    else:
+        l_d = loss.d_loss(d_real, d_fake)
+    if loss.penalty is not None:
+        l_d = l_d + loss.penalty_weight * loss.penalty(D, x_real, x_fake, generator=generator)
+    opt_d.zero_grad(set_to_none=True)
+    l_d.backward()
+    opt_d.step()
+    if loss.clip is not None:
+        clip_weights(D, loss.clip)
+    return {"d_loss": l_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+
+
+def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor, loss: GANLoss,
+           opt_g: torch.optim.Optimizer) -> dict:
+    """One update of G through a frozen D; also reports ‖∇_θG J(G)‖ (how hard G is pushed)."""
+    set_requires_grad(D, False)
+    try:
+        l_g = loss.g_loss(D(G(z)))
+        opt_g.zero_grad(set_to_none=True)
+        l_g.backward()
+        grad_norm = torch.sqrt(sum((p.grad ** 2).sum() for p in G.parameters() if p.grad is not None))
+        opt_g.step()
+    finally:
+        set_requires_grad(D, True)
+    return {"g_loss": l_g.item(), "g_grad_norm": grad_norm.item()}
+
+
+def make_optimizer(params, name: str, lr: float, betas=(0.5, 0.999)) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {name!r}")
+
+
+def _describe(module: nn.Module) -> dict:
+    return {"class": type(module).__name__,
+            "shapes": {k: list(v.shape) for k, v in module.state_dict().items()}}
+
+
+def _load_checkpoint(path: Path, G, D, opt_g, opt_d, g) -> tuple[int, dict]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for key, module in (("G", G), ("D", D)):
+        if state["arch"][key] != _describe(module):
+            raise ValueError(
+                f"checkpoint {path} was saved from a different {key} "
+                f"({state['arch'][key]['class']} with other layer shapes than this "
+                f"{type(module).__name__}); delete it or use the architecture it was made with")
+    G.load_state_dict(state["G"])
+    D.load_state_dict(state["D"])
+    opt_g.load_state_dict(state["opt_g"])
+    opt_d.load_state_dict(state["opt_d"])
+    g.set_state(state["rng"])
+    return state["step"], state["history"]
+
+
+def train_gan(
+    G: nn.Module,
+    D: nn.Module,
+    sample_real: SampleReal,
+    loss: str | GANLoss = "non-saturating",
+    steps: int = 1000,
+    batch_size: int = 64,
+    k: int | None = None,
+    lr_d: float | None = None,
+    lr_g: float | None = None,
+    betas: tuple[float, float] | None = None,
+    optimizer: str | None = None,
+    real_label: float = 1.0,
+    seed: int = 0,
+    n_fixed: int = 64,
+    sample_every: int | None = None,
+    eval_fn: Callable[[nn.Module], dict] | None = None,
+    eval_every: int | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 100,
+    callback: Callable[[int, dict], None] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train G against D for ``steps`` generator updates (each after ``k`` D updates).
+
+    ``sample_real(n, generator)`` returns a batch of real data. ``loss`` is a name from
+    :data:`coursekit.gan.losses.LOSSES` or a :class:`GANLoss`; ``k``, ``lr_d``, ``lr_g``,
+    ``betas`` and ``optimizer`` default to that loss's published preset. ``real_label`` < 1
+    is one-sided label smoothing (minimax-family D loss). Every ``sample_every`` steps G's
+    output on a fixed noise batch is kept; every ``eval_every`` steps ``eval_fn(G)`` is
+    recorded. With ``checkpoint`` the run is saved every ``checkpoint_every`` steps and at
+    the end, and resumes from the file if it exists. ``callback(step, history)`` runs after
+    each step (live plots, early stops).
+
+    Returns the history: per-step lists ``d_loss``, ``g_loss``, ``g_grad_norm``, ``d_real``,
+    ``d_fake``; ``evals`` (list of dicts with ``step``); ``samples`` (list of (step, images)).
+    """
+    loss = get_loss(loss) if isinstance(loss, str) else loss
+    preset = loss.preset
+    k = k if k is not None else preset.get("k", 1)
+    lr_d = lr_d if lr_d is not None else preset.get("lr_d", 2e-4)
+    lr_g = lr_g if lr_g is not None else preset.get("lr_g", 2e-4)
+    betas = betas if betas is not None else preset.get("betas", (0.5, 0.999))
+    optimizer = optimizer or preset.get("optimizer", "adam")
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("k", k)):
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if not 0.0 < real_label <= 1.0:
+        raise ValueError(f"real_label must be in (0, 1], got {real_label}")
+    if real_label != 1.0 and loss.d_loss is not minimax_d_loss:
+        raise ValueError(f"one-sided label smoothing applies to the minimax-family D loss, "
+                         f"not to {loss.name!r}")
+
+    device = next(G.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    fixed_z = G.sample_z(n_fixed, torch.Generator().manual_seed(seed + 1))
+    opt_d = make_optimizer(D.parameters(), optimizer, lr_d, betas)
+    opt_g = make_optimizer(G.parameters(), optimizer, lr_g, betas)
+    history = {"d_loss": [], "g_loss": [], "g_grad_norm": [], "d_real": [], "d_fake": [],
+               "evals": [], "samples": []}
+    start = 0
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.is_file():
+        start, history = _load_checkpoint(checkpoint, G, D, opt_g, opt_d, g)
+
+    def save(step):
+        torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(), "rng": g.get_state(), "step": step,
+                    "history": history, "arch": {"G": _describe(G), "D": _describe(D)}},
+                   checkpoint)
+
+    G.train()
+    D.train()
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"GAN ({loss.name})",
+               disable=not progress)
+    for step in bar:
+        for _ in range(k):
+            x_real = sample_real(batch_size, g).to(device)
+            z = G.sample_z(batch_size, g)
+            d_stats = d_step(G, D, x_real, z, loss, opt_d, real_label, generator=g)
+        g_stats = g_step(G, D, G.sample_z(batch_size, g), loss, opt_g)
+        for key, value in {**d_stats, **g_stats}.items():
+            history[key].append(value)
+        done = step + 1
+        if sample_every and (done % sample_every == 0 or done == steps):
+            history["samples"].append((done, _grid(G, fixed_z)))
+        if eval_fn is not None and eval_every and (done % eval_every == 0 or done == steps):
+            history["evals"].append({"step": done, **eval_fn(G)})
+            G.train()
+        bar.set_postfix(d=f"{d_stats['d_loss']:.3f}", g=f"{g_stats['g_loss']:.3f}")
+        if checkpoint is not None and (done % checkpoint_every == 0 or done == steps):
+            save(done)
+        if callback is not None:
+            callback(done, history)
+    G.eval()
+    D.eval()
+    return history
+
+
+@torch.no_grad()
+def _grid(G: nn.Module, fixed_z: torch.Tensor) -> torch.Tensor:
+    """G's output on the fixed noise, in eval mode, on the CPU; G is put back in train mode."""
+    G.eval()
+    out = G(fixed_z).cpu()
+    G.train()
+    return out
