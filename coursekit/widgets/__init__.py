@@ -3,3 +3,4 @@
 Each widget lives in its own module with its logic in plain functions/classes that tests can
 drive headless (calling the handlers from Python); only the layout touches ipywidgets.
 """
+from .linear import LinearDimensionDemo  # noqa: E402,F401  (notebook 03: ε / n sliders)
