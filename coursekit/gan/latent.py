@@ -1,0 +1,54 @@
+"""What G learned, part 1: walks and arithmetic in latent space.
+
+Radford et al. 2016 (§6.3, Fig. 7) average the codes z of several samples that show an
+attribute ("man with glasses") and find that code arithmetic carries over to images:
+z̄(man with glasses) − z̄(man) + z̄(woman) gives women with glasses. On digits the attributes
+are measurable: *ink* (stroke width) and *slant*.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def ink(x: torch.Tensor) -> torch.Tensor:
+    """Mean pixel value per image (N,): thicker strokes, more ink."""
+    return x.flatten(1).mean(1)
+
+
+def slant(x: torch.Tensor) -> torch.Tensor:
+    """Per image (N,): the regression slope of column on row over the ink, cov(col, row)/var(row).
+
+    Positive when the top of the digit leans right (rows count downwards, so a stroke that
+    moves right as it goes up has a negative row-column covariance; we flip the sign)."""
+    n, _, h, w = x.shape
+    rows = torch.arange(h, dtype=x.dtype, device=x.device).view(1, h, 1).expand(n, h, w)
+    cols = torch.arange(w, dtype=x.dtype, device=x.device).view(1, 1, w).expand(n, h, w)
+    m = x[:, 0] / x[:, 0].sum((1, 2), keepdim=True).clamp_min(1e-8)  # ink as a distribution
+    r_mean, c_mean = (m * rows).sum((1, 2)), (m * cols).sum((1, 2))
+    cov = (m * (rows - r_mean.view(-1, 1, 1)) * (cols - c_mean.view(-1, 1, 1))).sum((1, 2))
+    var = (m * (rows - r_mean.view(-1, 1, 1)) ** 2).sum((1, 2))
+    return -cov / var.clamp_min(1e-8)
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """Codes on the straight line from z0 to z1 (both (latent_dim,)), shape (steps, latent_dim)."""
+    t = torch.linspace(0, 1, steps, device=z0.device).view(-1, 1)
+    return (1 - t) * z0 + t * z1
+
+
+@torch.no_grad()
+def attribute_direction(G: nn.Module, attribute: Callable[[torch.Tensor], torch.Tensor],
+                        n: int = 2000, share: float = 0.2, seed: int = 0) -> torch.Tensor:
+    """z̄(top ``share`` of samples by ``attribute``) − z̄(bottom ``share``): a latent direction
+    along which the attribute grows (the averaging trick of Radford et al. 2016, §6.3)."""
+    z = G.sample_z(n, torch.Generator().manual_seed(seed))
+    was_training = G.training
+    G.eval()
+    a = attribute(G(z))
+    G.train(was_training)
+    order = a.argsort()
+    m = max(1, int(share * n))
+    return z[order[-m:]].mean(0) - z[order[:m]].mean(0)
