@@ -4,3 +4,4 @@ Each widget lives in its own module with its logic in plain functions/classes th
 drive headless (calling the handlers from Python); only the layout touches ipywidgets.
 """
 from .linear import LinearDimensionDemo  # noqa: E402,F401  (notebook 03: ε / n sliders)
+from .human_rating import HumanRater, RatingSession  # noqa: F401  (notebook 07: HYPE rater)
