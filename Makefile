@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.coursekit-installed
 # Notebooks run in quick mode under test; matplotlib draws off-screen.
 TEST_ENV := COURSEKIT_QUICK=1 MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: lab test unit notebooks bench pretrained env clean-env help
+.PHONY: lab test unit notebooks bench pretrained env clean-env help release grade
 
 help:
 	@echo "make lab         set up .venv if needed, open the course in JupyterLab"
@@ -16,6 +16,8 @@ help:
 	@echo "make unit        unit tests only;  make notebooks: notebooks only"
 	@echo "make bench       run benchmarks/ and print the tables"
 	@echo "make pretrained  rebuild every shipped pretrained file (minutes)"
+	@echo "make release     student versions of the notebooks (nbgrader; see docs/TEACHING.md)"
+	@echo "make grade SUBMISSIONS=dir   autograde a folder of submissions, write CSV and feedback"
 	@echo "make clean-env   delete .venv"
 
 env: $(STAMP)
@@ -34,14 +36,29 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
 
+# Notebooks with exercises are executed by the grading round trip in tests/test_grading.py
+# (the solution notebook, graded as a submission, must run without a single error), so nbval
+# runs only the others here and no notebook is executed twice.
+PLAIN_NOTEBOOKS = $$($(PY) -c "from coursekit.grading import exercise_notebooks as e; import glob; \
+	done = {str(p) for p in e()}; print(' '.join(n for n in sorted(glob.glob('notebooks/*.ipynb')) if n not in done))")
+
 test: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest tests $(PLAIN_NOTEBOOKS) --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
 
 unit: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
 
 notebooks: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest notebooks --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
+
+# TA commands (docs/TEACHING.md): student versions, and the whole grading loop on a folder of
+# submissions laid out as SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb
+release: $(STAMP)
+	$(PY) -m coursekit.grading release
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=path/to/submitted" && exit 2)
+	$(PY) -m coursekit.grading grade $(SUBMISSIONS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

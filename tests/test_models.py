@@ -91,3 +91,14 @@ def test_checkpoint_that_does_not_fit_its_architecture(tmp_path):
 def test_build_rejects_unknown_architecture():
     with pytest.raises(ValueError, match="arch must be one of"):
         build("mnist-transformer")
+
+
+def test_data_readme_lists_every_shipped_file_with_its_checksum():
+    import re
+
+    from coursekit.config import data_dir
+    text = (data_dir() / "README.md").read_text()
+    listed = dict(re.findall(r"^\| `([^`]+)` \| [\d,]+ \| `([0-9a-f]{64})` \|$", text, re.M))
+    shipped = {p.relative_to(data_dir()).as_posix(): sha256(p)
+               for p in data_dir().rglob("*") if p.is_file() and p.suffix in {".gz", ".pt"}}
+    assert listed == shipped, "data/README.md is stale: `python -m coursekit.pretrain` rewrites it"

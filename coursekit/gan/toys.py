@@ -88,13 +88,14 @@ def mode_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float,
 
 
 # Two recipes for the ring that show the two outcomes the lecture describes (notebook 04 and
-# tests/test_gan_ring.py). Same networks, loss and budget; only the optimiser differs.
-# Healthy: Adam 1e-3 with β1 = 0.5 (the DCGAN advice). Collapsed: Adam 5e-3 with β1 = 0.9,
-# where G overshoots onto whichever mode D currently rates highest and hops between modes.
+# tests/test_gan_ring.py); same networks and budget. Healthy: the minimax cost with Adam 1e-3,
+# β1 = 0.5 (the DCGAN advice); over seeds 0-5 it covered all 8 modes every time. Collapsed: the
+# non-saturating cost with Adam 5e-3, β1 = 0.9, where G overshoots onto whichever mode D rates
+# highest and hops between modes; over seeds 0-5 it never covered more than one mode.
 RING_STD = 0.05
 RING_RECIPES = {
-    "healthy": {"lr_d": 1e-3, "lr_g": 1e-3, "betas": (0.5, 0.9)},
-    "collapsed": {"lr_d": 5e-3, "lr_g": 5e-3, "betas": (0.9, 0.999)},
+    "healthy": {"loss": "minimax", "lr_d": 1e-3, "lr_g": 1e-3, "betas": (0.5, 0.9)},
+    "collapsed": {"loss": "non-saturating", "lr_d": 5e-3, "lr_g": 5e-3, "betas": (0.9, 0.999)},
 }
 
 
@@ -103,16 +104,21 @@ def train_ring(recipe: str = "healthy", steps: int = 2000, seed: int = 0, latent
     """Train MLP G and D on the ring of 8 Gaussians (σ = RING_STD) with a named recipe.
 
     Returns (G, D, history, metrics) where metrics are :func:`mode_metrics` of 2,000 samples.
+    Runs on one CPU thread: these tiny MLPs are fastest that way, and a fixed thread count
+    keeps a seeded run bitwise repeatable.
     """
     from .nets import MLPDiscriminator, MLPGenerator
     from .trainer import train_gan
 
     if recipe not in RING_RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RING_RECIPES)}, got {recipe!r}")
-    torch.manual_seed(seed)
-    G, D = MLPGenerator(latent_dim, 2, hidden), MLPDiscriminator(2, hidden)
-    kwargs = {"loss": "non-saturating", "k": 1, **RING_RECIPES[recipe], **overrides}
-    history = train_gan(G, D, lambda n, g: ring(n, std=RING_STD, generator=g), steps=steps,
-                        batch_size=batch_size, seed=seed, progress=progress, **kwargs)
-    metrics = mode_metrics(G.sample(2000, seed=seed + 100), ring_modes(), RING_STD)
+    from ..config import threads
+
+    with threads(1):
+        torch.manual_seed(seed)
+        G, D = MLPGenerator(latent_dim, 2, hidden), MLPDiscriminator(2, hidden)
+        kwargs = {"k": 1, **RING_RECIPES[recipe], **overrides}
+        history = train_gan(G, D, lambda n, g: ring(n, std=RING_STD, generator=g), steps=steps,
+                            batch_size=batch_size, seed=seed, progress=progress, **kwargs)
+        metrics = mode_metrics(G.sample(2000, seed=seed + 100), ring_modes(), RING_STD)
     return G, D, history, metrics

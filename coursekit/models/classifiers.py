@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..gan.nets import DCGANGenerator
+
 # Mean and standard deviation of the MNIST training pixels (computed from data/mnist).
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -55,8 +57,28 @@ class MnistMLP(nn.Sequential):
         )
 
 
+class MnistLeNet(nn.Sequential):
+    """A LeNet-5-style classifier (LeCun et al. 1998), with ReLU and max pooling: a second CNN,
+    different from "mnist-cnn" (5×5 convs, no batch norm), for transfer experiments.
+
+    (N, 1, 28, 28) → conv 5×5, pool → (N, 6, 14, 14) → conv 5×5, pool → (N, 16, 5, 5) → 120 → 84 → 10.
+    """
+
+    def __init__(self):
+        super().__init__(
+            Normalize(),
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),    # (N, 6, 14, 14)
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),              # (N, 16, 5, 5)
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+            nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, 10),
+        )
+
+
 # name -> constructor; the pretrained registry and checkpoints refer to models by these names.
-ARCHITECTURES = {"mnist-cnn": MnistCNN, "mnist-mlp": MnistMLP}
+ARCHITECTURES = {"mnist-cnn": MnistCNN, "mnist-mlp": MnistMLP, "dcgan-generator": DCGANGenerator,
+                 "mnist-lenet": MnistLeNet}
 
 
 def build(arch: str, **kwargs) -> nn.Module:

@@ -100,3 +100,25 @@ def register(name: str, model: nn.Module, arch: str, kwargs: dict, metrics: dict
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def register_extra(name: str, path: Path, folder: Path | None = None) -> None:
+    """Record a companion file of model ``name`` (e.g. its training history) with its sha256."""
+    folder = Path(folder or pretrained_dir())
+    manifest = read_manifest(folder)
+    manifest[name].setdefault("extras", {})[Path(path).name] = sha256(path)
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def load_extra(name: str, filename: str):
+    """A companion file of pretrained model ``name``, checked against its recorded sha256."""
+    entry = read_manifest().get(name)
+    if entry is None or filename not in entry.get("extras", {}):
+        raise ValueError(f"{filename!r} is not a recorded file of pretrained model {name!r}")
+    path = pretrained_dir() / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; rebuild it with `{rebuild_command(name)}`")
+    if sha256(path) != entry["extras"][filename]:
+        raise ValueError(f"{path} does not match its recorded sha256; restore it with git or "
+                         f"rebuild it with `{rebuild_command(name)}`")
+    return torch.load(path, map_location="cpu", weights_only=True)

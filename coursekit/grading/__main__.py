@@ -1,0 +1,151 @@
+"""``python -m coursekit.grading``: the TA's loop, one subcommand per step (docs/TEACHING.md)."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ..config import NOTEBOOKS_DIR
+from . import course
+from .exercises import exercise_notebooks, validate_notebook
+
+
+def _print_checks(checks) -> None:
+    for check in checks:
+        state = "ok" if check.gradable else "NOT GRADABLE"
+        notes = "; ".join(check.notes) or "as released"
+        print(f"  {check.student:>16} / {check.assignment}: {state}: {notes}")
+
+
+def _print_grades(root: Path) -> None:
+    rows, _ = course.grade_table(root)
+    for row in rows:
+        notes = f"  ({'; '.join(row['notes'])})" if row["notes"] else ""
+        print(f"  {row['student']:>16} / {row['assignment']}: {row['score']:g} of {row['max_score']:g}, "
+              f"{row['status']}{notes}")
+
+
+def cmd_check(args) -> int:
+    paths = [Path(p) for p in args.notebooks] or exercise_notebooks(NOTEBOOKS_DIR)
+    failed = 0
+    for path in paths:
+        report = validate_notebook(path)
+        print(f"{path.name}: {len(report.exercises)} exercises, {report.max_score:g} points")
+        for problem in report.problems:
+            print(f"  PROBLEM {problem}")
+        failed += bool(report.problems)
+    return 1 if failed else 0
+
+
+def cmd_release(args) -> int:
+    released = course.release(args.course_dir, args.assignments or None)
+    for name, path in released.items():
+        print(f"released {name}: {path}")
+        if args.to:
+            dest = Path(args.to).expanduser() / path.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            print(f"  copied to {dest}")
+    return 0
+
+
+def cmd_collect(args) -> int:
+    checks = course.collect(args.course_dir, args.submissions)
+    print(f"collected {sum(c.gradable for c in checks)} of {len(checks)} submissions into "
+          f"{Path(args.course_dir).expanduser().resolve() / 'submitted'}")
+    _print_checks(checks)
+    return 0
+
+
+def cmd_autograde(args) -> int:
+    start = time.perf_counter()
+    graded = course.autograde(args.course_dir, args.assignments or None, timeout=args.timeout,
+                              quick=not args.full, regrade=args.regrade)
+    for name, n in graded.items():
+        print(f"autograded {name}: {n} submissions")
+    print(f"({time.perf_counter() - start:.0f} s)")
+    _print_grades(Path(args.course_dir).expanduser().resolve())
+    return 0
+
+
+def cmd_export(args) -> int:
+    for path in course.export(args.course_dir, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    paths = course.feedback(args.course_dir, args.assignments or None)
+    print(f"wrote {len(paths)} feedback files")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    root = course.init_course(args.course_dir)
+    names = args.assignments or None
+    wanted = names or sorted({p.name for p in Path(args.submissions).expanduser().glob("*/*") if p.is_dir()})
+    missing = [n for n in wanted if not (root / "release" / n / f"{n}.ipynb").is_file()
+               and (NOTEBOOKS_DIR / f"{n}.ipynb").is_file()]
+    if missing:
+        cmd_release(argparse.Namespace(course_dir=args.course_dir, assignments=missing, to=None))
+    cmd_collect(args)
+    cmd_autograde(args)
+    cmd_export(args)
+    cmd_feedback(args)
+    return 0
+
+
+def main(argv=None) -> int:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--course-dir", default=str(course.default_course_dir()),
+                        help="the nbgrader course folder (default: $COURSEKIT_COURSE_DIR or ~/coursekit-grading)")
+    grading = argparse.ArgumentParser(add_help=False)
+    grading.add_argument("--timeout", type=float, default=course.DEFAULT_TIMEOUT,
+                         help=f"seconds each cell may run before it is stopped (default {course.DEFAULT_TIMEOUT})")
+    grading.add_argument("--full", action="store_true",
+                         help="grade with the full budgets (default: quick mode, COURSEKIT_QUICK=1)")
+    grading.add_argument("--regrade", action="store_true",
+                         help="grade again the submissions graded before (default: only new ones)")
+
+    parser = argparse.ArgumentParser(prog="python -m coursekit.grading", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="check the exercise cells of notebooks against docs/EXERCISES.md")
+    p.add_argument("notebooks", nargs="*", help="notebook files (default: every course notebook with exercises)")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("release", parents=[common], help="build the student versions (default: all assignments)")
+    p.add_argument("assignments", nargs="*", help="assignment names, e.g. 00_start_here")
+    p.add_argument("--to", help="also copy the student notebooks into this folder")
+    p.set_defaults(func=cmd_release)
+    p = sub.add_parser("collect", parents=[common], help="copy a folder of <student>/<assignment>/ submissions in")
+    p.add_argument("submissions", help="folder holding <student>/<assignment>/<assignment>.ipynb")
+    p.set_defaults(func=cmd_collect)
+    p = sub.add_parser("autograde", parents=[common, grading], help="grade every collected submission, in batch")
+    p.add_argument("assignments", nargs="*")
+    p.set_defaults(func=cmd_autograde)
+    p = sub.add_parser("export", parents=[common], help="write grades.csv and exercises.csv")
+    p.add_argument("--out", help="folder for the CSV files (default: the course folder)")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("feedback", parents=[common], help="write feedback/<student>/<assignment>/*.html")
+    p.add_argument("assignments", nargs="*")
+    p.set_defaults(func=cmd_feedback)
+    p = sub.add_parser("grade", parents=[common, grading],
+                       help="the whole loop: release if needed, collect, autograde, export, feedback")
+    p.add_argument("submissions", help="folder holding <student>/<assignment>/<assignment>.ipynb")
+    p.add_argument("assignments", nargs="*")
+    p.add_argument("--out", help="folder for the CSV files (default: the course folder)")
+    p.set_defaults(func=cmd_grade)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, course.GradingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""The TA's loop on top of nbgrader: release, collect, autograde, export, feedback.
+
+The course folder is nbgrader's standard layout, built outside the repository::
+
+    <course>/nbgrader_config.py               copied from coursekit/grading/nbgrader_config.py
+    <course>/source/<a>/<a>.ipynb             notebooks/<a>.ipynb, copied at every release
+    <course>/release/<a>/<a>.ipynb            the student version (hand this out)
+    <course>/submitted/<student>/<a>/<a>.ipynb
+    <course>/autograded/..., feedback/<student>/<a>/<a>.html, gradebook.db
+    <course>/grades.csv, exercises.csv        written by export
+    <course>/logs/, reports/                  nbgrader's logs, what collect noticed
+
+An assignment is one notebook, named by its stem (``00_start_here``). Every nbgrader command
+runs in a subprocess with the course's Python (``sys.executable``), offline, with
+``COURSEKIT_QUICK=1`` unless ``quick=False``: the student's notebook runs with the same
+package, data and budgets as in the test suite.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from ..config import NOTEBOOKS_DIR
+from .exercises import (BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, is_graded, is_solution,
+                        marked_regions, nbgrader_meta, validate_notebook)
+
+DEFAULT_TIMEOUT = 120  # seconds per cell when autograding
+CONFIG_TEMPLATE = Path(__file__).with_name("nbgrader_config.py")
+GRADES_FIELDS = ["student", "assignment", "score", "max_score", "status", "notes"]
+EXERCISE_FIELDS = ["student", "assignment", "exercise", "score", "max_score", "error"]
+
+
+class GradingError(RuntimeError):
+    """An nbgrader step failed for the whole course (not for one student's submission)."""
+
+
+def default_course_dir() -> Path:
+    """``$COURSEKIT_COURSE_DIR``, else ``~/coursekit-grading``."""
+    return Path(os.environ.get("COURSEKIT_COURSE_DIR", "~/coursekit-grading")).expanduser()
+
+
+def _check_timeout(timeout) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
+# ---------------------------------------------------------------- the course folder
+
+def init_course(course_dir: str | Path) -> Path:
+    """Create (or refresh) the course folder: nbgrader's config and a kernel that is this Python."""
+    root = Path(course_dir).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"course_dir must be a folder, got the file {str(root)!r}")
+    root.mkdir(parents=True, exist_ok=True)
+    config = CONFIG_TEMPLATE.read_text() + f"\nc.CourseDirectory.root = {str(root)!r}\n"
+    (root / "nbgrader_config.py").write_text(config)
+    # The kernel named "python3" (the notebooks' kernelspec) is pinned to the course's Python,
+    # so a python3 kernel installed elsewhere on the TA's machine cannot grade instead.
+    kernel = root / "jupyter" / "kernels" / "python3"
+    kernel.mkdir(parents=True, exist_ok=True)
+    (kernel / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (coursekit)", "language": "python"}, indent=1))
+    for sub in ("source", "release", "submitted", "logs", "reports"):
+        (root / sub).mkdir(exist_ok=True)
+    return root
+
+
+def _root(course_dir) -> Path:
+    root = Path(course_dir).expanduser().resolve()
+    if not (root / "nbgrader_config.py").is_file():
+        raise ValueError(f"{str(root)!r} is not a course folder yet: run `python -m coursekit.grading "
+                         f"release --course-dir {root}` first")
+    return root
+
+
+def _env(root: Path, quick: bool) -> dict:
+    env = dict(os.environ)
+    # nbgrader calls the `alembic` script of its environment when it creates the gradebook
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["JUPYTER_PATH"] = os.pathsep.join([str(root / "jupyter")] + ([env["JUPYTER_PATH"]] if env.get("JUPYTER_PATH")
+                                                                     else []))
+    env["COURSEKIT_QUICK"] = "1" if quick else "0"
+    env["MPLBACKEND"] = "Agg"
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def _nbgrader(root: Path, args: list[str], log_name: str, quick: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in the course folder; its output goes to logs/<log_name>.log."""
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=_env(root, quick),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    (root / "logs" / f"{log_name}.log").write_text(proc.stdout)
+    return proc
+
+
+def _batch(root: Path, step: str, names: list[str], everything: list[str], extra: list[str] = ("--force",),
+           quick: bool = True) -> str:
+    """Run ``nbgrader STEP`` for the assignments ``names``; return its output.
+
+    nbgrader starts slowly (seconds), so when ``names`` is every assignment the step could
+    see (``everything``) it runs once for all of them (assignment "*"), else once per name.
+    The output is also kept as logs/<step>-<assignment>.log for each assignment.
+    """
+    groups = ["*"] if sorted(names) == sorted(everything) else list(names)
+    output = []
+    for group in groups:
+        proc = _nbgrader(root, [step, group, *extra], f"{step}-{group.strip('*') or 'all'}", quick)
+        output.append(proc.stdout)
+    text = "\n".join(output)
+    for name in names:
+        (root / "logs" / f"{step}-{name}.log").write_text(text)
+    return text
+
+
+def _tail(text: str, n: int = 25) -> str:
+    return "\n".join(text.rstrip().splitlines()[-n:])
+
+
+def _notebook(root: Path, folder: str, assignment: str, student: str | None = None) -> Path:
+    parts = [folder] + ([student] if student else []) + [assignment, f"{assignment}.ipynb"]
+    return root.joinpath(*parts)
+
+
+# ---------------------------------------------------------------- release
+
+def public_text(nb) -> str:
+    """All cell text of a notebook with the solution and hidden-test regions cut out."""
+    text = []
+    for cell in nb.cells:
+        keep, hidden = [], False
+        for line in cell.source.split("\n"):
+            if BEGIN_SOLUTION in line or BEGIN_HIDDEN in line:
+                hidden = True
+            elif END_SOLUTION in line or END_HIDDEN in line:
+                hidden = False
+            elif not hidden:
+                keep.append(line)
+        text.append("\n".join(keep))
+    return "\n".join(text)
+
+
+def leaked_lines(source_path: str | Path, released_path: str | Path) -> list[str]:
+    """Lines of solution code or hidden tests in ``source_path`` that appear in ``released_path``.
+
+    Every non-blank line between the markers is searched for in the released notebook's text;
+    a line that the source also shows outside the markers (a ``return x_adv``, say) is public
+    anyway and is not counted.
+    """
+    source = nbformat.read(str(source_path), as_version=4)
+    released = "\n".join(c.source for c in nbformat.read(str(released_path), as_version=4).cells)
+    public = public_text(source)
+    secret = []
+    for cell in source.cells:
+        regions = []
+        if is_solution(cell):
+            regions += marked_regions(cell.source, BEGIN_SOLUTION, END_SOLUTION)
+        if is_graded(cell):
+            regions += marked_regions(cell.source, BEGIN_HIDDEN, END_HIDDEN)
+        secret += [line.strip() for region in regions for line in region if line.strip()]
+    return [line for line in secret if line in released and line not in public]
+
+
+def assignment_names(notebooks_dir: str | Path = NOTEBOOKS_DIR) -> list[str]:
+    """Every notebook of the course that has exercises, by assignment name (its stem)."""
+    from .exercises import exercise_notebooks
+    return [p.stem for p in exercise_notebooks(notebooks_dir)]
+
+
+def release(course_dir: str | Path, assignments: list[str] | None = None,
+            notebooks_dir: str | Path = NOTEBOOKS_DIR) -> dict[str, Path]:
+    """Build the student version of each assignment (default: every notebook with exercises).
+
+    Copies ``notebooks/<a>.ipynb`` to ``source/<a>/``, checks its exercise cells
+    (:func:`validate_notebook`), runs ``nbgrader generate_assignment`` (which also records the
+    exercises in the gradebook) and checks that no solution or hidden-test line leaked.
+    Returns {assignment: path of the student version}.
+    """
+    root = init_course(course_dir)
+    notebooks_dir = Path(notebooks_dir)
+    names = list(assignments or assignment_names(notebooks_dir))
+    problems = []
+    for name in names:
+        src = notebooks_dir / f"{name}.ipynb"
+        if not src.is_file():
+            known = ", ".join(p.stem for p in sorted(notebooks_dir.glob("*.ipynb")))
+            raise ValueError(f"no notebook named {name!r} in {notebooks_dir} (there are: {known})")
+        report = validate_notebook(src)
+        if not report.exercises:
+            raise ValueError(f"{name} has no exercises to release")
+        problems += [f"{name}: {problem}" for problem in report.problems]
+    if problems:
+        raise GradingError("the exercise cells break the rules of docs/EXERCISES.md:\n  " + "\n  ".join(problems))
+    for name in names:
+        dest = _notebook(root, "source", name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(notebooks_dir / f"{name}.ipynb", dest)
+    in_source = sorted(p.name for p in (root / "source").iterdir() if p.is_dir())
+    log = _batch(root, "generate_assignment", names, in_source)
+    released = {}
+    for name in names:
+        out = _notebook(root, "release", name)
+        if not out.is_file():
+            raise GradingError(f"nbgrader generate_assignment {name} failed:\n{_tail(log)}")
+        leaks = leaked_lines(notebooks_dir / f"{name}.ipynb", out)
+        if leaks:
+            out.unlink()
+            raise GradingError(f"the student version of {name} still shows: {leaks}")
+        released[name] = out
+    return released
+
+
+# ---------------------------------------------------------------- collect
+
+@dataclass
+class SubmissionCheck:
+    """What collect found in one student's notebook before grading it."""
+    student: str
+    assignment: str
+    gradable: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def _cell_key(cell) -> tuple:
+    grade_id = nbgrader_meta(cell).get("grade_id")
+    return ("exercise", grade_id) if grade_id else (cell.cell_type, cell.source.strip())
+
+
+def inspect_submission(released_path: str | Path, submitted_path: str | Path) -> list[str]:
+    """Plain-language notes on how a submission's cells differ from the released version.
+
+    Raises ValueError if the submission is not a readable notebook.
+    """
+    try:
+        sub = nbformat.read(str(submitted_path), as_version=4)
+    except Exception as err:  # JSON errors, wrong schema, binary junk: all mean "not a notebook"
+        raise ValueError(f"not a readable notebook ({type(err).__name__}: {err})") from None
+    rel = nbformat.read(str(released_path), as_version=4)
+    notes = []
+    sub_cells: dict[str, list] = {}
+    for cell in sub.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id:
+            sub_cells.setdefault(grade_id, []).append(cell)
+    for cell in rel.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if not grade_id:
+            continue
+        found = sub_cells.get(grade_id, [])
+        kind = "test" if is_graded(cell) else "solution"
+        if not found:
+            notes.append(f"{kind} cell {grade_id} was deleted; " + (
+                "the grader puts the test back" if kind == "test" else "that exercise can only score 0"))
+            continue
+        if len(found) > 1:
+            notes.append(f"cell {grade_id} appears {len(found)} times; the last copy is graded")
+        if found[-1].cell_type != cell.cell_type:
+            notes.append(f"{kind} cell {grade_id} was changed to a {found[-1].cell_type} cell; "
+                         f"the grader turns it back into {cell.cell_type}")
+    a = [_cell_key(c) for c in rel.cells]
+    b = [_cell_key(c) for c in sub.cells]
+    inserted = deleted = edited = 0
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "insert":
+            inserted += j2 - j1
+        elif op == "delete":
+            deleted += sum(1 for key in a[i1:i2] if key[0] != "exercise")
+        elif op == "replace":
+            n_old = sum(1 for key in a[i1:i2] if key[0] != "exercise")
+            n_new = sum(1 for key in b[j1:j2] if key[0] != "exercise")
+            edited += min(n_old, n_new)
+            inserted += max(0, n_new - n_old)
+            deleted += max(0, n_old - n_new)
+    for count, what in ((inserted, "inserted"), (deleted, "deleted"), (edited, "edited")):
+        if count:
+            notes.append(f"{count} ordinary cell{'s' if count > 1 else ''} {what}")
+    return notes
+
+
+def _reports_path(root: Path) -> Path:
+    return root / "reports" / "collect.json"
+
+
+def _load_reports(root: Path) -> dict[tuple[str, str], SubmissionCheck]:
+    path = _reports_path(root)
+    if not path.is_file():
+        return {}
+    return {(r["student"], r["assignment"]): SubmissionCheck(**r) for r in json.loads(path.read_text())}
+
+
+def collect(course_dir: str | Path, submissions_dir: str | Path) -> list[SubmissionCheck]:
+    """Copy ``<submissions_dir>/<student>/<assignment>/*.ipynb`` into the course and check each.
+
+    A notebook saved under another name (``00_start_here (1).ipynb``) is used when it is the
+    only one in its folder. Unreadable notebooks and unknown assignments are reported and not
+    copied; everything else is copied to ``submitted/`` with notes on deleted, inserted or
+    retyped cells (see :func:`inspect_submission`). Returns one SubmissionCheck per folder.
+    """
+    root = _root(course_dir)
+    folder = Path(submissions_dir).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"submissions_dir must be a folder of <student>/<assignment>/, got {str(folder)!r}")
+    if folder.resolve() == (root / "submitted").resolve():
+        raise ValueError("submissions_dir is the course's own submitted/ folder; give the folder the "
+                         "submissions came in")
+    reports = _load_reports(root)
+    checks = []
+    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            student, name = student_dir.name, assignment_dir.name
+            check = SubmissionCheck(student, name)
+            checks.append(check)
+            released = _notebook(root, "release", name)
+            dest = _notebook(root, "submitted", name, student)
+            for folder in ("submitted", "autograded", "feedback"):  # a re-collect replaces the earlier
+                old = root / folder / student / name               # submission, and its grading
+                if old.exists():
+                    shutil.rmtree(old)
+            if not released.is_file():
+                check.gradable = False
+                check.notes.append(f"unknown assignment {name!r} (not released in this course)")
+                continue
+            candidates = sorted(assignment_dir.glob("*.ipynb"))
+            wanted = assignment_dir / f"{name}.ipynb"
+            if wanted.is_file():
+                submitted = wanted
+            elif len(candidates) == 1:
+                submitted = candidates[0]
+                check.notes.append(f"notebook was named {submitted.name!r}; graded as {wanted.name!r}")
+            else:
+                check.gradable = False
+                check.notes.append(f"no {wanted.name} in the submission folder"
+                                   + (f" (found {[p.name for p in candidates]})" if candidates else ""))
+                continue
+            try:
+                check.notes += inspect_submission(released, submitted)
+            except ValueError as err:
+                check.gradable = False
+                check.notes.append(str(err))
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(submitted, dest)
+    for check in checks:
+        reports[(check.student, check.assignment)] = check
+    _reports_path(root).write_text(json.dumps([vars(c) for c in reports.values()], indent=1))
+    return checks
+
+
+# ---------------------------------------------------------------- autograde, export, feedback
+
+def _submitted(root: Path, assignment: str) -> list[str]:
+    return sorted(p.parent.parent.name for p in (root / "submitted").glob(f"*/{assignment}/{assignment}.ipynb"))
+
+
+def _released_names(root: Path) -> list[str]:
+    return sorted(p.parent.name for p in (root / "release").glob("*/*.ipynb") if p.stem == p.parent.name)
+
+
+def autograde(course_dir: str | Path, assignments: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT,
+              quick: bool = True, regrade: bool = False) -> dict[str, int]:
+    """Run ``nbgrader autograde`` on the collected submissions of the assignments, in one batch.
+
+    Submissions graded before are left as they are unless ``regrade`` (after a test was
+    fixed, say); collecting a submission again always has it graded again.
+
+    Each cell may run ``timeout`` seconds; a student's crash or time-out costs that exercise
+    only, and a submission nbgrader cannot grade at all is recorded and skipped (the batch goes
+    on). Returns {assignment: number of submissions graded}. Logs: logs/autograde-<a>.log.
+    """
+    _check_timeout(timeout)
+    root = _root(course_dir)
+    names = assignments or _released_names(root)
+    for name in names:
+        if not _notebook(root, "release", name).is_file():
+            raise ValueError(f"assignment {name!r} was not released in {root}; released: {_released_names(root)}")
+    with_submissions = [name for name in names if _submitted(root, name)]
+    every = sorted({p.name for p in (root / "submitted").glob("*/*") if p.is_dir()})
+    if with_submissions:
+        extra = [f"--Execute.timeout={int(timeout)}"] + (["--force"] if regrade else [])
+        _batch(root, "autograde", with_submissions, every, extra, quick)
+    graded = {name: sum(_notebook(root, "autograded", name, s).is_file() for s in _submitted(root, name))
+              for name in names}
+    return graded
+
+
+def _first_errors(nb) -> dict[str, str]:
+    """{grade_id of a graded cell: 'ErrorName: message'} for graded cells that raised."""
+    errors = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not is_graded(cell):
+            continue
+        outputs = cell.get("outputs", [])
+        # a cell stopped at the time limit shows the kernel's KeyboardInterrupt, then the time-out
+        timed_out = [o for o in outputs if o.get("ename") == "CellTimeoutError"]
+        for out in timed_out or outputs:
+            if out.get("output_type") == "error":
+                message = str(out.get("evalue", "")).strip().splitlines()
+                errors[nbgrader_meta(cell)["grade_id"]] = f"{out['ename']}: {message[0] if message else ''}".strip(": ")
+                break
+    return errors
+
+
+def _timeouts(nb) -> list[str]:
+    """Labels of the cells that were stopped by the per-cell time limit."""
+    labels = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            labels.append(nbgrader_meta(cell).get("grade_id") or f"cell {i}")
+    return labels
+
+
+def _failure_reason(log: str, student: str, assignment: str) -> str:
+    """Why nbgrader's autograde log says it gave up on a student's notebook, in a few words."""
+    parts = log.split("Creating/updating student with ID")
+    part = next((p for p in parts if f"submitted/{student}/{assignment}" in p), "")
+    if "DeadKernelError" in part or "Kernel died" in part:
+        return "the kernel died while running it (code that exits Python, crashes it or runs out of memory)"
+    if "unresponsive" in part:
+        return "the kernel stopped responding and could not be interrupted"
+    errors = [line.strip() for line in part.splitlines() if line.strip() and "Error" in line.split(":")[0]]
+    return errors[-1] if errors else "see the log"
+
+
+def grade_table(course_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """(one row per collected submission, one row per graded exercise) from the gradebook.
+
+    Submission rows: student, assignment, score, max_score, status ("graded" or "not graded"),
+    notes (what collect noticed, cells that timed out, why a submission was not graded).
+    """
+    from nbgrader.api import Gradebook, MissingEntry  # nbgrader is a dev dependency
+
+    root = _root(course_dir)
+    checks = _load_reports(root)
+    rows, exercise_rows = [], []
+    db = root / "gradebook.db"
+    with Gradebook(f"sqlite:///{db}", "coursekit") as gb:
+        for (student, name), check in sorted(checks.items()):
+            notes = list(check.notes)
+            autograded = _notebook(root, "autograded", name, student)
+            row = {"student": student, "assignment": name, "score": 0.0, "max_score": 0.0,
+                   "status": "not graded", "notes": notes}
+            try:
+                row["max_score"] = float(gb.find_assignment(name).max_score)
+            except MissingEntry:
+                pass
+            if check.gradable and not autograded.is_file():
+                log = root / "logs" / f"autograde-{name}.log"
+                notes.append(f"nbgrader could not grade it: {_failure_reason(log.read_text(), student, name)}; "
+                             f"see logs/{log.name}" if log.is_file() else "not autograded yet")
+            if check.gradable and autograded.is_file():
+                nb = nbformat.read(str(autograded), as_version=4)
+                notes += [f"{label} stopped at the time limit" for label in _timeouts(nb)]
+                errors = _first_errors(nb)
+                submission = gb.find_submission(name, student)
+                row.update(score=float(submission.score), status="graded")
+                for notebook in submission.notebooks:
+                    for grade in sorted(notebook.grades, key=lambda g: g.name):
+                        exercise_rows.append({"student": student, "assignment": name, "exercise": grade.name,
+                                              "score": float(grade.score), "max_score": float(grade.max_score),
+                                              "error": errors.get(grade.name, "")})
+            rows.append(row)
+    return rows, exercise_rows
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else "; ".join(value) if isinstance(value, list) else str(value)
+
+
+def export(course_dir: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Write grades.csv (per submission) and exercises.csv (per exercise); return their paths."""
+    root = _root(course_dir)
+    out = Path(out_dir).expanduser() if out_dir else root
+    out.mkdir(parents=True, exist_ok=True)
+    rows, exercise_rows = grade_table(root)
+    paths = out / "grades.csv", out / "exercises.csv"
+    for path, fields, table in zip(paths, (GRADES_FIELDS, EXERCISE_FIELDS), (rows, exercise_rows)):
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows({k: _fmt(v) for k, v in row.items()} for row in table)
+    return paths
+
+
+def feedback(course_dir: str | Path, assignments: list[str] | None = None) -> list[Path]:
+    """Write feedback/<student>/<a>/<a>.html for every autograded submission; return the paths."""
+    root = _root(course_dir)
+    names = assignments or _released_names(root)
+    graded = {name: sorted(p.parent.parent.name for p in (root / "autograded").glob(f"*/{name}/{name}.ipynb"))
+              for name in names}
+    names = [name for name in names if graded[name]]
+    every = sorted({p.name for p in (root / "autograded").glob("*/*") if p.is_dir()})
+    log = _batch(root, "generate_feedback", names, every) if names else ""
+    paths = [root / "feedback" / s / name / f"{name}.html" for name in names for s in graded[name]]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise GradingError(f"nbgrader generate_feedback wrote no {missing}:\n{_tail(log)}")
+    return paths
