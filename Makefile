@@ -39,8 +39,8 @@ lab: $(STAMP)
 # Notebooks with exercises are executed by the grading round trip in tests/test_grading.py
 # (the solution notebook, graded as a submission, must run without a single error), so nbval
 # runs only the others here and no notebook is executed twice.
-PLAIN_NOTEBOOKS = $$($(PY) -c "from coursekit.grading import exercise_notebooks as e; import glob; \
-	done = {str(p) for p in e()}; print(' '.join(n for n in sorted(glob.glob('notebooks/*.ipynb')) if n not in done))")
+PLAIN_NOTEBOOKS = $$($(PY) -c "from coursekit.grading import exercise_notebooks as e; import glob, os; \
+	done = {p.name for p in e()}; print(' '.join(n for n in sorted(glob.glob('notebooks/*.ipynb')) if os.path.basename(n) not in done))")
 
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests $(PLAIN_NOTEBOOKS) --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
