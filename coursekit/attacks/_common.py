@@ -1,11 +1,14 @@
 """What every attack shares: checking its arguments, and leaving the model as it found it."""
 from __future__ import annotations
 
+import numbers
 from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+LABEL_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 def check_images(x: torch.Tensor, name: str = "x") -> None:
@@ -23,28 +26,58 @@ def check_images(x: torch.Tensor, name: str = "x") -> None:
 
 def check_labels(y: torch.Tensor, n: int, name: str = "y") -> None:
     """Labels must be an integer tensor with one entry per image."""
-    if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int64, torch.int32, torch.int16,
-                                                          torch.int8, torch.uint8):
+    if not isinstance(y, torch.Tensor) or y.dtype not in LABEL_DTYPES:
         raise TypeError(f"{name} must be an integer tensor of class labels, got "
                         + (f"dtype {y.dtype}" if isinstance(y, torch.Tensor) else type(y).__name__))
     if y.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), one label per image, got {tuple(y.shape)}")
 
 
-def check_attack_args(x: torch.Tensor, y: torch.Tensor, eps: float | None = None) -> None:
+def check_model_input(model, x: torch.Tensor) -> None:
+    """The model's parameters must live on x's device and have x's dtype (when it has any)."""
+    param = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
+    if param is None:
+        return
+    if param.device != x.device:
+        raise ValueError(f"x is on {x.device} but the model is on {param.device}; "
+                         f"move one of them (x.to(device) or model.to(device))")
+    if param.dtype != x.dtype:
+        raise TypeError(f"x has dtype {x.dtype} but the model's parameters are {param.dtype}; "
+                        f"convert one of them (e.g. x.to({param.dtype}) or model.to({x.dtype}))")
+
+
+def check_positive(name: str, value, integer: bool = False, allow_zero: bool = False) -> None:
+    """``value`` must be a number > 0 (>= 0 with ``allow_zero``), an int if ``integer``."""
+    ok_type = isinstance(value, numbers.Integral if integer else numbers.Real) and \
+        not isinstance(value, bool)
+    if not ok_type or not (value >= 0 if allow_zero else value > 0):
+        kind = "an int" if integer else "a number"
+        raise ValueError(f"{name} must be {kind} {'>=' if allow_zero else '>'} 0, got {value!r}")
+
+
+def check_attack_args(x: torch.Tensor, y: torch.Tensor, eps: float | None = None,
+                      model=None) -> None:
     check_images(x)
     check_labels(y, len(x))
-    if eps is not None and not (eps >= 0):
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    if eps is not None and not (isinstance(eps, numbers.Real) and eps >= 0):
+        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
+    if model is not None:
+        check_model_input(model, x)
+    if y.device != x.device:
+        raise ValueError(f"y is on {y.device} but x is on {x.device}; put them on one device")
 
 
 @contextmanager
-def eval_mode(model: nn.Module):
+def eval_mode(model):
     """Run the block with ``model`` (every submodule) in eval mode; restore each flag after.
 
     Eval mode freezes batch-norm statistics and switches dropout off, so an attack neither
-    changes the model's buffers nor sees a randomised network.
+    changes the model's buffers nor sees a randomised network. A plain callable (a black box
+    that is not an ``nn.Module``) is left alone.
     """
+    if not isinstance(model, nn.Module):
+        yield model
+        return
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -64,7 +97,7 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tens
     return -loss if targeted else loss
 
 
-def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+def input_gradient(model, x: torch.Tensor, y: torch.Tensor,
                    targeted: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """∇_x of :func:`loss_fn` at ``x``, and the logits there.
 
@@ -75,3 +108,25 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     logits = model(x)
     (grad,) = torch.autograd.grad(loss_fn(logits, y, targeted), x)
     return grad, logits.detach()
+
+
+def per_example_norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
+    """‖v_i‖_p for each example of a batch, shaped (N,)."""
+    return v.flatten(1).norm(p=p, dim=1)
+
+
+def as_images_shape(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reshape a per-example vector (N,) to (N, 1, 1, 1) so it broadcasts against images."""
+    return v.view(-1, *[1] * (like.ndim - 1))
+
+
+@torch.no_grad()
+def predict_labels(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Arg-max labels of ``model`` on ``x`` (in the model's current mode; no gradients)."""
+    return torch.cat([model(xb).argmax(1) for xb in x.split(batch_size)]) if len(x) else \
+        torch.zeros(0, dtype=torch.long, device=x.device)
+
+
+def is_fooled(pred: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """Success per example: the prediction is the target (targeted) or differs from y."""
+    return pred == y if targeted else pred != y

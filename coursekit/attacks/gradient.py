@@ -12,29 +12,38 @@ the projection rescales δ onto the L2 ball.
 
 Targeted versions descend the loss to the target class instead (y is then the target).
 Every attack here returns x_adv in [0, 1] and leaves x and the model untouched.
+
+Agreement with torchattacks (tests/test_attacks_gradient.py): with ``random_start=False``,
+``fgsm`` and ``pgd(norm="linf")`` give torchattacks' FGSM / PGD outputs bit for bit, at any
+batch size. ``pgd(norm="l2")`` gives PGDL2's output exactly at batch size 1. At larger batches
+the two part on purpose: torchattacks differentiates the batch *mean* of the loss and then
+divides by ‖g‖ + 1e-10, so its step for an example with a small gradient shrinks as the
+batch grows; here the loss is summed, the step is the same whatever the batch.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ._common import check_attack_args, eval_mode, input_gradient, loss_fn
+from ._common import (as_images_shape, check_attack_args, check_positive, eval_mode,
+                      input_gradient, is_fooled, per_example_norm)
 
 NORMS = ("linf", "l2")
 
 
 def _l2_norm(v: torch.Tensor) -> torch.Tensor:
     """Per-example L2 norm, shaped (N, 1, 1, 1) to broadcast against images."""
-    return v.flatten(1).norm(dim=1).view(-1, *[1] * (v.ndim - 1))
+    return as_images_shape(per_example_norm(v), v)
 
 
+@torch.enable_grad()  # works inside a caller's torch.no_grad() block too
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
          targeted: bool = False) -> torch.Tensor:
     """Fast gradient sign method: one step of size ``eps`` along sign(∇_x loss), clipped to [0, 1].
 
     ``targeted=True`` steps *down* the loss to the labels ``y`` (the targets).
     """
-    check_attack_args(x, y, eps)
+    check_attack_args(x, y, eps, model)
     with eval_mode(model):
         grad, _ = input_gradient(model, x, y, targeted)
     return (x.detach() + eps * grad.sign()).clamp(0, 1)
@@ -42,12 +51,12 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
 
 def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     """Π onto {x' : ‖x' − x‖ ≤ eps} ∩ [0, 1]^d (clip δ to the ball, then the pixels)."""
-    delta = x_adv - x
+    delta = x_adv - x          # a fresh tensor, so the in-place steps below touch nothing else
     if norm == "linf":
-        delta = delta.clamp(-eps, eps)
+        delta.clamp_(-eps, eps)
     else:
-        delta = delta * (eps / _l2_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
-    return (x + delta).clamp(0, 1)
+        delta.mul_((eps / _l2_norm(delta).clamp_min(1e-12)).clamp(max=1.0))
+    return delta.add_(x).clamp_(0, 1)
 
 
 def _random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None):
@@ -69,7 +78,7 @@ def _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, targeted, gene
         if norm == "linf":
             step = alpha * grad.sign()
         else:
-            step = alpha * grad / (_l2_norm(grad) + 1e-10)
+            step = alpha * (grad / (_l2_norm(grad) + 1e-10))  # op order as torchattacks
         x_adv = _project(x_adv + step, x, eps, norm)
     return x_adv
 
@@ -78,10 +87,10 @@ def _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, targeted, gene
 def _per_example_loss(model, x, y, targeted):
     logits = model(x)
     loss = torch.nn.functional.cross_entropy(logits, y.long(), reduction="none")
-    fooled = (logits.argmax(1) == y) if targeted else (logits.argmax(1) != y)
-    return (-loss if targeted else loss), fooled
+    return (-loss if targeted else loss), is_fooled(logits.argmax(1), y, targeted)
 
 
+@torch.enable_grad()  # works inside a caller's torch.no_grad() block too
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
         steps: int, norm: str = "linf", random_start: bool = True, targeted: bool = False,
         restarts: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -93,18 +102,15 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     worst case is kept: a successful x_adv over a failed one, then the higher loss.
     ``generator`` seeds the random starts (default: the global torch generator).
     """
-    check_attack_args(x, y, eps)
+    check_attack_args(x, y, eps, model)
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
-    if not (isinstance(steps, int) and steps >= 1):
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    if not (isinstance(restarts, int) and restarts >= 1):
-        raise ValueError(f"restarts must be an int >= 1, got {restarts!r}")
+    check_positive("alpha", alpha)
+    check_positive("steps", steps, integer=True)
+    check_positive("restarts", restarts, integer=True)
     if restarts > 1 and not random_start:
         raise ValueError("restarts > 1 needs random_start=True (restarts from x would repeat)")
-    x = x.detach()
+    x, y = x.detach(), y.long()
     with eval_mode(model):
         best = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, targeted, generator)
         if restarts == 1:
