@@ -8,6 +8,13 @@ import pytest
 import coursekit as ck
 from coursekit.data import mnist
 from coursekit.data.mnist import _load
+from coursekit.models import load_pretrained
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """The shipped "mnist-cnn", loaded afresh for each test module (so no module sees another's)."""
+    return load_pretrained("mnist-cnn")
 
 
 @pytest.fixture(scope="session")

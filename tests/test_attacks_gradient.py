@@ -10,11 +10,6 @@ from coursekit.train import accuracy
 
 
 @pytest.fixture(scope="module")
-def cnn():
-    return load_pretrained("mnist-cnn")
-
-
-@pytest.fixture(scope="module")
 def batch():
     return mnist("test").tensors(64)
 

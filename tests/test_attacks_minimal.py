@@ -9,16 +9,10 @@ import torch
 
 from coursekit.attacks import cw_l2, deepfool, jsma, rho_adv
 from coursekit.data import mnist
-from coursekit.models import load_pretrained
 
 # Stated tolerances for the comparisons with the reference libraries.
 SUCCESS_TOL = 0.05      # absolute difference in success rate
 MEDIAN_NORM_RTOL = 0.05  # relative difference in the median ‖x_adv − x‖₂ over common successes
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    return load_pretrained("mnist-cnn")
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,6 @@ from coursekit.attacks import (adversarial_patch, apply_patch, eot_pgd, fooling_
                                spatial_attack, survival_rate, universal_perturbation)
 from coursekit.attacks.spatial import spatial_grid
 from coursekit.data import mnist
-from coursekit.models import load_pretrained
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    return load_pretrained("mnist-cnn")
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,9 @@ from scipy.stats import spearmanr
 from coursekit import linearity as L
 from coursekit.attacks import fgsm
 from coursekit.data import mnist
-from coursekit.models import load_pretrained
 from coursekit.train import predict
 
 matplotlib.use("Agg")
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    return load_pretrained("mnist-cnn")
 
 
 @pytest.fixture(scope="module")

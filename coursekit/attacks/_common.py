@@ -97,6 +97,17 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tens
     return -loss if targeted else loss
 
 
+def margin_loss(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """Per-example margin, (N,), that is < 0 exactly when the attack succeeds.
+
+    Untargeted: Z_y − max_{j≠y} Z_j; targeted: max_{j≠t} Z_j − Z_t, with Z the logits
+    (Carlini & Wagner's f₆, also the loss Uesato et al. use for SPSA).
+    """
+    own = logits.gather(1, y[:, None]).squeeze(1)
+    other = logits.scatter(1, y[:, None], float("-inf")).max(1).values
+    return other - own if targeted else own - other
+
+
 def input_gradient(model, x: torch.Tensor, y: torch.Tensor,
                    targeted: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """∇_x of :func:`loss_fn` at ``x``, and the logits there.

@@ -26,8 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ._common import (as_images_shape, check_attack_args, check_positive, eval_mode,
-                      predict_labels)
+from ._common import check_attack_args, check_positive, eval_mode, margin_loss, predict_labels
 
 
 class QueryBudgetExceeded(RuntimeError):
@@ -54,17 +53,6 @@ class QueryCounter:
         self.queries += len(x)
         with eval_mode(self.model):
             return self.model(x).detach()
-
-
-def margin_loss(scores: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
-    """Per-example loss that is < 0 exactly when the attack succeeds, (N,).
-
-    Untargeted: Z_y − max_{j≠y} Z_j; targeted: max_{j≠t} Z_j − Z_t (Carlini & Wagner's f₆,
-    the loss Uesato et al. use for SPSA).
-    """
-    own = scores.gather(1, y[:, None]).squeeze(1)
-    other = scores.scatter(1, y[:, None], float("-inf")).max(1).values
-    return other - own if targeted else own - other
 
 
 def _batched_loss(model, x: torch.Tensor, y: torch.Tensor, targeted: bool,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from ._common import (as_images_shape, check_attack_args, check_positive, eval_mode,
-                      per_example_norm)
+                      margin_loss, per_example_norm)
 
 _SHRINK = 0.999999  # the authors' factor: keeps atanh finite at pixels that are exactly 0 or 1
 
@@ -32,13 +32,6 @@ def _to_tanh_space(x: torch.Tensor) -> torch.Tensor:
 
 def _from_tanh_space(w: torch.Tensor) -> torch.Tensor:
     return (torch.tanh(w) + 1) / 2
-
-
-def _margin(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
-    """Z_y − max_{i≠y} Z_i (untargeted) or max_{i≠t} Z_i − Z_t (targeted): < 0 means success."""
-    own = logits.gather(1, y[:, None]).squeeze(1)
-    other = logits.scatter(1, y[:, None], float("-inf")).max(1).values
-    return other - own if targeted else own - other
 
 
 @torch.enable_grad()  # works inside a caller's torch.no_grad() block too
@@ -84,7 +77,7 @@ def cw_l2(model, x: torch.Tensor, y: torch.Tensor, kappa: float = 0.0, steps: in
                 x_adv = _from_tanh_space(w0 + d)
                 logits = model(x_adv)
                 l2sq = (x_adv - x_ref).flatten(1).pow(2).sum(1)                     # (N,)
-                margin = _margin(logits, y, targeted)
+                margin = margin_loss(logits, y, targeted)
                 loss = l2sq + const * (margin + kappa).clamp(min=0)                 # (N,)
                 (grad,) = torch.autograd.grad(loss.sum(), d)
                 with torch.no_grad():

@@ -63,13 +63,13 @@ def _jsma_chunk(model, x, y, theta, gamma, targeted):
     domain = x_adv < 1                                                      # Γ: pixels that can rise
     max_iter = int(d * gamma / 2)
     rows = torch.arange(n, device=x.device)
-    for _ in range(max_iter + 1):
+    for it in range(max_iter + 1):      # the last pass only checks the final labels
         xg = x_adv.detach().view_as(x).requires_grad_(True)
         logits = model(xg)
         pred = logits.argmax(1)
         active = (pred != y) if targeted else (pred == y)
         active &= domain.sum(1) >= 2
-        if not active.any() or _ == max_iter:
+        if not active.any() or it == max_iter:
             break
         (grad_t,) = torch.autograd.grad(logits.gather(1, y[:, None]).sum(), xg, retain_graph=True)
         (grad_all,) = torch.autograd.grad(logits.sum(), xg)
