@@ -62,6 +62,8 @@ def train_classifier(
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[dict], None] | None = None,
+    loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor, float],
+                      tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> list[dict]:
     """Train ``model`` with Adam and a one-cycle learning rate; return per-epoch history.
 
@@ -69,6 +71,9 @@ def train_classifier(
     every epoch, and a run started with an existing checkpoint resumes where it stopped.
     ``augment(x, generator)`` may transform each batch (it must keep shapes and [0, 1]);
     ``on_epoch_end(record)`` is called after each epoch (and after its checkpoint is saved).
+    ``loss_fn(model, xb, yb, t)`` replaces the cross-entropy of a batch (adversarial training
+    uses it): it returns (loss, logits), and ``train_acc`` counts those logits; ``t`` in [0, 1)
+    is the share of training done before this batch, for schedules such as an ε ramp.
     """
     _check_xy(x, y)
     if epochs < 1:
@@ -94,12 +99,16 @@ def train_classifier(
         total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(batches(len(x), batch_size, shuffle=True, generator=g), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for idx in bar:
+        for i, idx in enumerate(bar):
             xb, yb = x[idx].to(device), y[idx].to(device)
             if augment is not None:
                 xb = augment(xb, g)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
+            if loss_fn is None:
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+            else:
+                t = (epoch * steps_per_epoch + i) / (epochs * steps_per_epoch)
+                loss, logits = loss_fn(model, xb, yb, t)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
