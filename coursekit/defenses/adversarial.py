@@ -1,0 +1,377 @@
+"""Adversarial training: fit the model on adversarial examples forged at every step.
+
+Madry et al. 2018 ("Towards Deep Learning Models Resistant to Adversarial Attacks", eq. 2.1)
+write it as a saddle-point problem,
+
+    min_θ  E_(x,y) [ max_{‖δ‖∞ ≤ ε} L(θ, x + δ, y) ],
+
+whose inner max an attack on the current model approximates, and whose outer min is ordinary
+training on what the attack returns. Which attack (the *inner attack*) and which loss give the
+variants of the lecture:
+
+==========  ====================================================  ==========================
+attack      x_adv                                                 paper
+==========  ====================================================  ==========================
+"none"      x (standard training)
+"fgsm"      x + ε·sign(∇ₓL(x, y))                                 Goodfellow et al. 2015
+"fast"      δ ~ U(−ε, ε)ᵈ, δ ← Π(δ + α·sign(∇L(x + δ))), α=1.25ε  Wong, Rice & Kolter 2020
+"pgd"       ``steps`` steps of size α from a random start         Madry et al. 2018
+callable    ``attack(model, x, y, eps, alpha, steps) -> x_adv``
+==========  ====================================================  ==========================
+
+==========  ====================================================  ==========================
+loss        on a batch (L: mean cross-entropy, z: logits)         paper
+==========  ====================================================  ==========================
+"adv"       L(x_adv, y)                                           Madry; Wong et al.
+"mixed"     L(x, y) + λ·L(x_adv, y)                               the lecture's L_new;
+                                                                  Goodfellow et al. eq. 6
+"alp"       ½[L(x, y) + L(x_adv, y)] + λ·mean ‖z(x) − z(x_adv)‖²  Kannan, Kurakin &
+                                                                  Goodfellow 2018
+==========  ====================================================  ==========================
+
+The inner attack always runs on the model in eval mode (``coursekit.attacks._common.eval_mode``):
+batch norm uses its running statistics and does not update them, dropout is off, and the input
+gradient comes from ``torch.autograd.grad``, so no parameter's ``.grad`` is touched. Only the
+training forward pass, in train mode, moves batch-norm statistics, as in ordinary training.
+
+Catastrophic overfitting (Wong et al. 2020, §5): with FGSM from x, or a step α much larger
+than ε, accuracy against the training attack soars while accuracy against PGD collapses to
+about 0 within an epoch. :func:`adversarial_training` records clean, FGSM and PGD accuracy on
+a held-out batch after every epoch, so that a plot of the history shows it. On MNIST the
+random start must not be clipped to [0, 1] before the gradient is taken (see
+:func:`fast_fgsm`): clipped, it falls into catastrophic overfitting in the first epoch.
+
+Training on a *static* set (:func:`static_adversarial_set`, :func:`static_adversarial_training`)
+is the lecture's cheaper idea: forge labelled adversarial examples once, against a fixed model,
+and train on them with the clean data. The model learns those examples, not robustness.
+"""
+from __future__ import annotations
+
+import numbers
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..attacks import fgsm, pgd
+from ..attacks._common import check_attack_args, check_positive, eval_mode, input_gradient
+from ..train import accuracy, batches, predict, train_classifier
+
+ATTACKS = ("none", "fgsm", "fast", "pgd")
+LOSSES = ("adv", "mixed", "alp")
+
+
+@dataclass(frozen=True)
+class AdvRecipe:
+    """One adversarial-training recipe: the inner attack, the loss, and the training budget.
+
+    ``alpha`` is the attack's step at the full ``eps``; while ε ramps up (linearly from 0 over
+    the first ``eps_ramp`` share of training) the step scales with it, α_t = α·ε_t/ε, so α/ε
+    stays as chosen (1.25 for "fast", Wong et al. 2020 §4). ``steps`` counts PGD iterations
+    ("pgd" and callables only). ``lam`` is λ of the "mixed" and "alp" losses. Training is
+    :func:`coursekit.train.train_classifier`: Adam with a one-cycle learning rate peaking at
+    ``lr`` (Wong et al. use a cyclic rate peaking at 5e-3 for MNIST).
+    """
+
+    attack: str | Callable = "fast"
+    eps: float = 0.3
+    alpha: float = 0.375
+    steps: int = 1
+    loss: str = "adv"
+    lam: float = 1.0
+    eps_ramp: float = 0.0
+    epochs: int = 10
+    lr: float = 5e-3
+    batch_size: int = 100
+
+    def __post_init__(self):
+        if not (callable(self.attack) or self.attack in ATTACKS):
+            raise ValueError(f"attack must be one of {ATTACKS} or a callable "
+                             f"attack(model, x, y, eps, alpha, steps), got {self.attack!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        check_positive("eps", self.eps, allow_zero=True)
+        if self.eps > 1:
+            raise ValueError(f"eps must be <= 1 for images in [0, 1], got {self.eps!r}")
+        check_positive("alpha", self.alpha)
+        check_positive("steps", self.steps, integer=True)
+        check_positive("lam", self.lam, allow_zero=True)
+        if not (isinstance(self.eps_ramp, numbers.Real) and 0 <= self.eps_ramp <= 1):
+            raise ValueError(f"eps_ramp must be a share of training in [0, 1], got {self.eps_ramp!r}")
+        check_positive("epochs", self.epochs, integer=True)
+        check_positive("lr", self.lr)
+        check_positive("batch_size", self.batch_size, integer=True)
+
+    def eps_at(self, t: float) -> float:
+        """ε after a share ``t`` of training: linear from 0 to ``eps`` over ``eps_ramp``, then ``eps``."""
+        return self.eps if t >= self.eps_ramp else self.eps * t / self.eps_ramp
+
+
+# Recipes for MNIST at ε = 0.3 with each paper's attack settings; change any field with
+# dataclasses.replace(RECIPES["pgd"], steps=10, epochs=3).
+RECIPES = {
+    "standard": AdvRecipe(attack="none"),
+    "fgsm": AdvRecipe(attack="fgsm"),                                  # catastrophic overfitting
+    "fast": AdvRecipe(attack="fast", alpha=0.375),                     # Wong et al. 2020, MNIST
+    "pgd": AdvRecipe(attack="pgd", alpha=0.01, steps=40),              # Madry et al. 2018, MNIST
+    "mixed": AdvRecipe(attack="fast", alpha=0.375, loss="mixed", lam=1.0),   # the lecture's L_new
+    "alp": AdvRecipe(attack="pgd", alpha=0.01, steps=40, loss="alp", lam=0.5),  # Kannan et al.
+}
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside a (Distributed)DataParallel wrapper: attacks run on the local copy."""
+    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        return model.module
+    return model
+
+
+@torch.enable_grad()
+def fast_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """FGSM from a random start, the inner attack of "fast" adversarial training (Wong, Rice &
+    Kolter 2020, Algorithm 3, lines 3-6):
+
+        δ ~ U(−ε, ε)ᵈ;   δ ← clip_[−ε, ε](δ + α·sign(∇_δ L(x + δ, y)));   x_adv = clip_[0, 1](x + δ).
+
+    As in the authors' code, the gradient is taken at x + δ *before* clipping to [0, 1]; only
+    x_adv is clipped. On MNIST this matters: most pixels are 0, so a start clipped to [0, 1]
+    (as ``pgd(..., steps=1)`` does) leaves half of them at δ = 0, the start loses most of its
+    randomness, and training falls into catastrophic overfitting within the first epoch.
+    """
+    check_attack_args(x, y, eps, model)
+    check_positive("alpha", alpha)
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+    delta = (2 * u - 1) * eps                                   # (N, C, H, W), uniform in the ball
+    with eval_mode(model):
+        grad, _ = input_gradient(model, x.detach() + delta, y.long())
+    delta = (delta + alpha * grad.sign()).clamp(-eps, eps)
+    return (x.detach() + delta).clamp(0, 1)
+
+
+def inner_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: str | Callable,
+                 eps: float, alpha: float, steps: int = 1,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """x_adv for a training batch, forged by ``attack`` (see the module's table) in eval mode."""
+    net = _unwrap(model)
+    if attack == "none" or eps == 0:
+        return x.detach()
+    with eval_mode(net):  # frozen batch-norm statistics, no dropout, even for a callable attack
+        if attack == "fgsm":
+            return fgsm(net, x, y, eps)
+        if attack == "fast":
+            return fast_fgsm(net, x, y, eps, alpha, generator=generator)
+        if attack == "pgd":
+            return pgd(net, x, y, eps, alpha, steps, random_start=True, generator=generator)
+        return attack(net, x, y, eps, alpha, steps).detach()
+
+
+def adversarial_loss(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor,
+                     loss: str = "adv", lam: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss on a batch and its adversarial logits (N, 10); see the module's table.
+
+    "mixed" and "alp" send clean and adversarial images through one forward pass, so batch
+    norm sees one batch of 2N (Kannan et al.'s mixed minibatch).
+    """
+    if loss == "adv":
+        logits_adv = model(x_adv)
+        return F.cross_entropy(logits_adv, y), logits_adv
+    logits_clean, logits_adv = model(torch.cat([x, x_adv])).chunk(2)   # (N, 10) each
+    clean, adv = F.cross_entropy(logits_clean, y), F.cross_entropy(logits_adv, y)
+    if loss == "mixed":
+        return clean + lam * adv, logits_adv
+    if loss == "alp":
+        pairing = (logits_clean - logits_adv).pow(2).sum(1).mean()
+        return (clean + adv) / 2 + lam * pairing, logits_adv
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def adversarial_loss_fn(recipe: AdvRecipe, generator: torch.Generator | None = None):
+    """``recipe`` as the ``loss_fn(model, x, y, t)`` hook of ``coursekit.train.train_classifier``.
+
+    Random starts draw from ``generator`` (default: the global torch generator, which a
+    resumed ``train_classifier`` run restores).
+    """
+    def loss_fn(model, x, y, t):
+        eps = recipe.eps_at(t)
+        alpha = recipe.alpha * eps / recipe.eps if recipe.eps > 0 else recipe.alpha
+        x_adv = inner_attack(model, x, y, recipe.attack, eps, alpha, recipe.steps, generator)
+        return adversarial_loss(model, x, x_adv, y, recipe.loss, recipe.lam)
+    return loss_fn
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def accuracy_under_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                          attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+                          batch_size: int = 500, progress: bool = False, desc: str = "attack") -> float:
+    """Share of ``x`` that ``model`` still labels ``y`` after ``attack(model, xb, yb) -> x_adv``.
+
+    Runs batch by batch on the model's device; the model's mode is left as it was.
+    """
+    net = _unwrap(model)
+    check_attack_args(x, y)
+    device = _model_device(net)
+    correct = 0
+    for idx in tqdm(batches(len(x), batch_size), total=-(-len(x) // batch_size), desc=desc,
+                    disable=not progress, leave=False):
+        xb, yb = x[idx].to(device), y[idx].to(device)
+        x_adv = attack(net, xb, yb)
+        correct += (predict(net, x_adv, batch_size).argmax(1) == yb).sum().item()
+    return correct / len(x)
+
+
+def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+                    steps: int = 50, alpha: float = 0.01, restarts: int = 10,
+                    batch_size: int = 500, seed: int = 0, progress: bool = False) -> float:
+    """Accuracy under L∞ PGD: ``steps`` steps of ``alpha`` from ``restarts`` random starts.
+
+    The defaults are Wong et al. 2020's MNIST evaluation (PGD-50, α = 0.01, 10 restarts); an
+    example counts as broken when any restart fools the model. Seeded, so it is repeatable.
+    """
+    g = torch.Generator().manual_seed(seed)
+
+    def attack(net, xb, yb):
+        return pgd(net, xb, yb, eps, alpha, steps, restarts=restarts, generator=g)
+    return accuracy_under_attack(model, x, y, attack, batch_size, progress,
+                                 desc=f"PGD-{steps}×{restarts}")
+
+
+def held_out_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+                        pgd_steps: int = 10, seed: int = 0) -> dict:
+    """Clean, FGSM and PGD accuracy (PGD-``pgd_steps``, α = 2.5·ε/steps as Madry et al., one
+    random start) on a held-out batch: the three curves that expose catastrophic overfitting."""
+    return {
+        "clean_acc": accuracy(model, x, y),
+        "fgsm_acc": accuracy_under_attack(model, x, y, lambda net, xb, yb: fgsm(net, xb, yb, eps)),
+        "pgd_acc": robust_accuracy(model, x, y, eps, steps=pgd_steps, alpha=2.5 * eps / pgd_steps,
+                                   restarts=1, seed=seed),
+    }
+
+
+def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                         recipe: AdvRecipe = RECIPES["fast"], x_val: torch.Tensor | None = None,
+                         y_val: torch.Tensor | None = None, eval_eps: float | None = None,
+                         eval_steps: int = 10, seed: int = 0, progress: bool = True,
+                         on_epoch_end: Callable[[dict], None] | None = None) -> list[dict]:
+    """Train ``model`` on (x, y) by ``recipe``; return its history, one record per epoch.
+
+    The loop is :func:`coursekit.train.train_classifier` with :func:`adversarial_loss_fn` as
+    its loss. Each record holds ``epoch``, ``loss``, ``train_acc`` (on the training batches'
+    x_adv), ``eps`` (ε at the epoch's end) and ``seconds`` (training time so far, evaluation
+    excluded); with a held-out batch (x_val, y_val) also ``clean_acc``, ``fgsm_acc`` and
+    ``pgd_acc`` at ``eval_eps`` (default: the recipe's ε), see :func:`held_out_accuracies`.
+    ``on_epoch_end(record)`` is called after that (the DDP entry point prints from it).
+    """
+    if not isinstance(recipe, AdvRecipe):
+        raise TypeError(f"recipe must be an AdvRecipe (or one of RECIPES), got {type(recipe).__name__}")
+    if (x_val is None) != (y_val is None):
+        raise ValueError("give both x_val and y_val (a held-out batch), or neither")
+    eval_eps = recipe.eps if eval_eps is None else eval_eps
+    start, eval_seconds = time.perf_counter(), 0.0
+    steps_per_epoch = -(-len(x) // recipe.batch_size)
+
+    def after_epoch(record):
+        nonlocal eval_seconds
+        tick = time.perf_counter()
+        record["eps"] = recipe.eps_at(min(1.0, record["epoch"] / recipe.epochs))
+        record["seconds"] = tick - start - eval_seconds
+        record["steps"] = record["epoch"] * steps_per_epoch
+        if x_val is not None:
+            # the local module, not a DDP wrapper: no collective calls from the rank that evaluates
+            record.update(held_out_accuracies(_unwrap(model), x_val, y_val, eval_eps, eval_steps, seed))
+            if progress:
+                tqdm.write(f"  held out, ε = {eval_eps}: clean {record['clean_acc']:.2%}, "
+                           f"FGSM {record['fgsm_acc']:.2%}, PGD-{eval_steps} {record['pgd_acc']:.2%}")
+        eval_seconds += time.perf_counter() - tick
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+
+    return train_classifier(model, x, y, epochs=recipe.epochs, lr=recipe.lr,
+                            batch_size=recipe.batch_size, seed=seed, progress=progress,
+                            on_epoch_end=after_epoch, loss_fn=adversarial_loss_fn(recipe))
+
+
+class TrainedModel(NamedTuple):
+    """What :func:`train_defended` returns: the model (eval mode), its history, training seconds."""
+    model: nn.Module
+    history: list[dict]
+    seconds: float
+
+
+def train_defended(recipe: str | AdvRecipe = "fast", arch: str = "mnist-cnn-small",
+                   n_train: int | None = None, n_val: int = 500, seed: int = 0,
+                   progress: bool = True, **changes) -> TrainedModel:
+    """Train a fresh ``arch`` on MNIST by ``recipe`` (a name in RECIPES, or an AdvRecipe).
+
+    ``changes`` override recipe fields (``epochs=2``, ``steps=7``, ...). The model trains on
+    the first ``n_train`` training digits (all but the held-out ones by default) and is
+    evaluated after every epoch on the last ``n_val`` training digits, which it never sees.
+
+    >>> run = train_defended("fgsm", epochs=3)        # doctest: +SKIP
+    >>> [r["pgd_acc"] for r in run.history]           # catastrophic overfitting: → 0
+    """
+    from ..config import seed_all
+    from ..data import mnist
+    from ..models import build
+
+    if isinstance(recipe, str):
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {sorted(RECIPES)} or an AdvRecipe, got {recipe!r}")
+        recipe = RECIPES[recipe]
+    recipe = replace(recipe, **changes)
+    x, y = mnist("train").tensors()
+    check_positive("n_val", n_val, integer=True)
+    x_val, y_val = x[-n_val:], y[-n_val:]
+    n_max = len(x) - n_val
+    if n_train is not None and not (isinstance(n_train, int) and 0 < n_train <= n_max):
+        raise ValueError(f"n_train must be an int in 1..{n_max}, got {n_train!r}")
+    x, y = x[:n_train or n_max], y[:n_train or n_max]
+    seed_all(seed)
+    model = build(arch)
+    history = adversarial_training(model, x, y, recipe, x_val=x_val, y_val=y_val, seed=seed,
+                                   progress=progress)
+    return TrainedModel(model, history, history[-1]["seconds"])
+
+
+def static_adversarial_set(source: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                           attack: str = "fgsm", eps: float = 0.3, alpha: float = 0.01,
+                           steps: int = 40, batch_size: int = 500,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """Adversarial examples forged once against the fixed model ``source`` (labels stay ``y``).
+
+    ``attack`` is "fgsm" (Goodfellow et al. 2015) or "pgd" (``steps`` steps of ``alpha``, random
+    start). The set is *static*: a model trained on it never sees examples forged against itself.
+    """
+    if attack not in ("fgsm", "pgd"):
+        raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
+    check_attack_args(x, y, eps)
+    device = _model_device(source)
+    parts = []
+    for idx in batches(len(x), batch_size):
+        xb, yb = x[idx].to(device), y[idx].to(device)
+        x_adv = fgsm(source, xb, yb, eps) if attack == "fgsm" else \
+            pgd(source, xb, yb, eps, alpha, steps, generator=generator)
+        parts.append(x_adv.to(x.device))
+    return torch.cat(parts)   # (N, C, H, W), like x
+
+
+def static_adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                                x_adv: torch.Tensor, epochs: int = 3, lr: float = 3e-3,
+                                batch_size: int = 128, seed: int = 0,
+                                progress: bool = True) -> list[dict]:
+    """Ordinary training on the clean digits and a static set of labelled adversarial ones.
+
+    ``x_adv`` (from :func:`static_adversarial_set`) shares the labels ``y``; the model trains
+    on the 2N images (x, y) ∪ (x_adv, y) with :func:`coursekit.train.train_classifier`.
+    """
+    if x_adv.shape != x.shape:
+        raise ValueError(f"x_adv must have the shape of x {tuple(x.shape)}, got {tuple(x_adv.shape)}")
+    return train_classifier(model, torch.cat([x, x_adv]), torch.cat([y, y]), epochs=epochs, lr=lr,
+                            batch_size=batch_size, seed=seed, progress=progress)
