@@ -19,6 +19,7 @@ module                 what it holds
                        :func:`transfer_rates`
 ``universal``          :func:`universal_perturbation`, :func:`fooling_rate`
 ``spatial``            :func:`spatial_attack` (rotation/translation grid), :func:`eot_pgd`
+                       (EOT over random transformations or a randomised model's own noise)
 ``patch``              :func:`adversarial_patch`, :func:`patch_success_rate`
 ``imagenet``           the cat → iguana demo on a torchvision ImageNet classifier
 =====================  ====================================================================
@@ -31,14 +32,15 @@ from .gradient import fgsm, pgd
 from .jsma import jsma
 from .optimize import optimize_input
 from .patch import adversarial_patch, apply_patch, patch_success_rate
-from .spatial import (eot_pgd, random_rotate_translate, rotate_translate, spatial_attack,
-                      survival_rate)
+from .spatial import (eot_pgd, no_transform, random_rotate_translate, rotate_translate,
+                      spatial_attack, survival_rate)
 from .universal import apply_perturbation, fooling_rate, universal_perturbation
 
 __all__ = [
     "QueryBudgetExceeded", "QueryCounter", "adversarial_patch", "apply_patch",
     "apply_perturbation", "cw_l2", "deepfool", "eot_pgd", "fd_gradient", "fgsm",
-    "finite_difference_attack", "fooling_rate", "jsma", "margin_loss", "optimize_input",
+    "finite_difference_attack", "fooling_rate", "jsma", "margin_loss", "no_transform",
+    "optimize_input",
     "patch_success_rate", "pgd", "random_rotate_translate", "rho_adv", "rotate_translate",
     "spatial_attack", "spsa", "spsa_gradient", "survival_rate", "transfer_rates",
     "universal_perturbation",

@@ -16,6 +16,7 @@ at each PGD step. This is the bridge to physical adversarial examples.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -96,7 +97,9 @@ def random_rotate_translate(x: torch.Tensor, max_angle: float = 30.0, max_shift:
 @torch.enable_grad()  # works inside a caller's torch.no_grad() block too
 def eot_pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
             samples: int = 8, max_angle: float = 15.0, max_shift: float = 2.0,
-            targeted: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+            targeted: bool = False, generator: torch.Generator | None = None,
+            transform: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor] | None = None
+            ) -> torch.Tensor:
     """L∞ PGD on the expected loss over random rotations and shifts (EOT).
 
     At each of ``steps`` steps the gradient is averaged over ``samples`` random
@@ -104,6 +107,13 @@ def eot_pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, s
     ±``max_shift`` px), then the usual signed step of size ``alpha`` and projection onto the
     ε-ball and [0, 1] follow. The returned image is untransformed: transformations are what
     the world will apply to it.
+
+    ``transform(batch, generator)`` replaces the random rotation and shift (``max_angle`` and
+    ``max_shift`` are then unused). With the identity, :func:`no_transform`, the expectation
+    is over the *model's* own randomness: the EOT attack on a randomised defense such as
+    noise or dropout at test time (Athalye, Carlini & Wagner 2018, "Obfuscated Gradients
+    Give a False Sense of Security", §4.3), since each of the ``samples`` copies of the batch
+    draws its own noise.
     """
     check_attack_args(x, y, eps, model)
     check_positive("alpha", alpha)
@@ -112,16 +122,24 @@ def eot_pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, s
     x = x.detach()
     y = y.long()
     x_adv = x.clone()
+    if transform is None:
+        def transform(batch, g):
+            return random_rotate_translate(batch, max_angle, max_shift, g)
     with eval_mode(model):
         for _ in range(steps):
             xa = x_adv.requires_grad_(True)
             batch = xa.repeat(samples, 1, 1, 1)                                 # (S·N, C, H, W)
-            logits = model(random_rotate_translate(batch, max_angle, max_shift, generator))
+            logits = model(transform(batch, generator))
             loss = F.cross_entropy(logits, y.repeat(samples), reduction="sum") / samples
             (grad,) = torch.autograd.grad(-loss if targeted else loss, xa)
             x_adv = x_adv.detach() + alpha * grad.sign()
             x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
     return x_adv
+
+
+def no_transform(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The identity, as a ``transform`` for :func:`eot_pgd` on a model that is random itself."""
+    return x
 
 
 def survival_rate(model, x_adv: torch.Tensor, y: torch.Tensor, samples: int = 20,

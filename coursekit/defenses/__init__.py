@@ -1,0 +1,51 @@
+"""Defenses against adversarial examples, each with the attack that knows about it.
+
+=======================  ==================================================================
+module                   what it holds
+=======================  ==================================================================
+``certify``              bounds over the whole ε-ball: :func:`interval_bounds` (IBP),
+                         :func:`wong_kolter_bounds`, :func:`certify`,
+                         :func:`certified_accuracy`
+``certified_training``   :func:`train_ibp`, IBP training with an ε ramp (Gowal et al. 2018)
+``detector``             the safety net: :class:`ActivationDetector` (Metzen et al. 2017),
+                         :func:`fit_detector`, :class:`RejectOrClassify`,
+                         :func:`detector_aware_attack` (Carlini & Wagner 2017)
+``ensemble``             :class:`Ensemble`, the average of logits or probabilities
+``randomized``           failed defenses as switches: :class:`GaussianNoiseDefense`,
+                         :func:`with_test_time_dropout` (weight decay: ``train_classifier``)
+``frontend``             :class:`SparsifyingFrontEnd` (top-K DCT), :class:`BPDA`
+``adaptive``             :func:`pgd_attack`, :func:`eot_attack`, :func:`naive_vs_adaptive`,
+                         and the gradient-masking checks :func:`gradient_masking_checks`
+``adversarial``          adversarial training with a pluggable inner attack (FGSM, fast
+                         FGSM, PGD; mixed loss; logit pairing): :class:`AdvRecipe`,
+                         :data:`RECIPES`, :func:`train_defended`, :func:`robust_accuracy`,
+                         static adversarial sets
+``train``                the DDP-ready entry point ``torchrun -m coursekit.defenses.train``
+=======================  ==================================================================
+"""
+from .adversarial import (RECIPES, AdvRecipe, TrainedModel, accuracy_under_attack,
+                          adversarial_loss, adversarial_training, fast_fgsm, held_out_accuracies,
+                          inner_attack, robust_accuracy, static_adversarial_set,
+                          static_adversarial_training, train_defended)
+from .adaptive import (eot_attack, format_masking_report, gradient_masking_checks,
+                       naive_vs_adaptive, pgd_attack)
+from .certified_training import ibp_loss, train_ibp, worst_case_logits
+from .certify import certified_accuracy, certify, interval_bounds, margin_lower_bounds, wong_kolter_bounds
+from .detector import (ActivationDetector, RejectOrClassify, detection_report,
+                       detector_aware_attack, fit_detector, train_detector)
+from .ensemble import Ensemble
+from .frontend import BPDA, SparsifyingFrontEnd, dct2, idct2, sparsified_classifier
+from .randomized import GaussianNoiseDefense, with_test_time_dropout
+
+__all__ = [
+    "RECIPES", "AdvRecipe", "TrainedModel", "accuracy_under_attack", "adversarial_loss",
+    "adversarial_training", "fast_fgsm", "held_out_accuracies", "inner_attack", "robust_accuracy",
+    "static_adversarial_set", "static_adversarial_training", "train_defended",
+    "certified_accuracy", "certify", "ibp_loss", "interval_bounds", "margin_lower_bounds",
+    "train_ibp", "wong_kolter_bounds", "worst_case_logits",
+    "ActivationDetector", "BPDA", "Ensemble", "GaussianNoiseDefense", "RejectOrClassify",
+    "SparsifyingFrontEnd", "dct2", "detection_report", "detector_aware_attack", "eot_attack",
+    "fit_detector", "format_masking_report", "gradient_masking_checks", "idct2",
+    "naive_vs_adaptive", "pgd_attack",
+    "sparsified_classifier", "train_detector", "with_test_time_dropout",
+]
