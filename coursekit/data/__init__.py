@@ -1,4 +1,6 @@
-"""Datasets, all available offline: the shipped MNIST and (as the course grows) toys and MNIST-M."""
+"""Datasets, all available offline: the shipped MNIST, MNIST-M built from it, and (as the course
+grows) toys and the image-translation pairs."""
 from .mnist import MNIST, mnist
+from .mnist_m import MNISTM, mnist_m
 
-__all__ = ["MNIST", "mnist"]
+__all__ = ["MNIST", "MNISTM", "mnist", "mnist_m"]

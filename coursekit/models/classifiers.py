@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..gan.cyclegan import CycleGANGenerators
 from ..gan.nets import DCGANGenerator
+from ..gan.pix2pix import UnetGenerator
+from ..gan.superres import SRGenerator
 
 # Mean and standard deviation of the MNIST training pixels (computed from data/mnist).
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -32,12 +35,14 @@ class MnistCNN(nn.Sequential):
     """The course's standard classifier ("mnist-cnn"): two VGG-style stages and a small head.
 
     (N, 1, 28, 28) → 2 convs, pool → (N, c1, 14, 14) → 2 convs, pool → (N, c2, 7, 7) → logits (N, 10).
+    ``channels=3`` gives the same network for colour digits ("mnistm-cnn", on MNIST-M).
     """
 
-    def __init__(self, c1: int = 16, c2: int = 32, hidden: int = 128, dropout: float = 0.25):
+    def __init__(self, c1: int = 16, c2: int = 32, hidden: int = 128, dropout: float = 0.25,
+                 channels: int = 1):
         super().__init__(
             Normalize(),
-            *_conv_block(1, c1), *_conv_block(c1, c1), nn.MaxPool2d(2),   # (N, c1, 14, 14)
+            *_conv_block(channels, c1), *_conv_block(c1, c1), nn.MaxPool2d(2),   # (N, c1, 14, 14)
             *_conv_block(c1, c2), *_conv_block(c2, c2), nn.MaxPool2d(2),  # (N, c2, 7, 7)
             nn.Flatten(),
             nn.Linear(c2 * 7 * 7, hidden), nn.ReLU(), nn.Dropout(dropout),
@@ -97,7 +102,9 @@ class MnistSmallCNN(nn.Sequential):
 
 # name -> constructor; the pretrained registry and checkpoints refer to models by these names.
 ARCHITECTURES = {"mnist-cnn": MnistCNN, "mnist-mlp": MnistMLP, "dcgan-generator": DCGANGenerator,
-                 "mnist-lenet": MnistLeNet, "mnist-cnn-small": MnistSmallCNN}
+                 "mnist-lenet": MnistLeNet, "mnist-cnn-small": MnistSmallCNN,
+                 "cyclegan-generators": CycleGANGenerators, "unet-generator": UnetGenerator,
+                 "sr-generator": SRGenerator}
 
 
 def build(arch: str, **kwargs) -> nn.Module:

@@ -1,0 +1,215 @@
+"""Recipes for notebook 06's shipped files (image-to-image translation).
+
+``python -m coursekit.pretrain NAME`` runs them like every other recipe:
+
+* "mnistm-cnn": the course CNN for colour digits, trained on MNIST-M; the judge of
+  MNIST → MNIST-M translations (as "mnist-cnn" judges the way back).
+* "mnist-cyclegan": the two generators of a CycleGAN between MNIST (domain A) and MNIST-M
+  (domain B), the "mnist" preset of :mod:`coursekit.gan.cyclegan`. The domains are
+  *unpaired* for real: A is MNIST training digits 0–29,999, B is MNIST-M built from digits
+  30,000–59,999, so no digit appears in both, and no label is used.
+* "mnist-cyclegan-nocycle": the same run with λ = 0, i.e. without the cycle term (Zhu et al.
+  2017, §5.1.4 "GAN alone").
+* "mnist-pix2pix": a U-Net from edge maps to MNIST digits (paired data).
+* "mnist-sr-l1" and "mnist-srgan": ×4 super-resolution (7 → 28 px) trained with L1, then
+  SRGAN (content loss on "mnist-cnn" features + 10⁻³ adversarial), initialised from the L1 one.
+
+Each records in the manifest the figures its test checks (semantic consistency both ways,
+accuracy, PSNR, FID on the 10,000 test digits), its training seconds and thread count.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from .config import pretrained_dir, seed_all
+from .data import mnist, mnist_m
+from .models import build, load_pretrained
+from .models.pretrained import load_checkpoint, register, register_extra
+from .train import accuracy, random_shift, train_classifier
+
+N_A = 30_000  # MNIST training digits [0, N_A) are domain A, MNIST-M of [N_A, 60,000) domain B
+
+CYCLEGAN_STEPS = 4000
+CYCLEGAN_CHANGES = {"n_blocks": 6}  # on top of the "mnist" preset
+PIX2PIX = {"arch": {"in_channels": 1, "out_channels": 1, "num_downs": 2, "ngf": 32},
+           "ndf": 32, "n_layers": 2, "steps": 2000, "batch_size": 32}
+SR = {"arch": {"channels": 1, "nf": 32, "n_blocks": 4, "factor": 4},
+      "l1": {"steps": 1500, "batch_size": 32, "lr": 1e-3},
+      "gan": {"steps": 1200, "batch_size": 32, "lr": 1e-4, "ndf": 32, "feature_layer": 13}}
+
+
+def _model(name: str, out: Path | None):
+    """A model this recipe depends on: from ``out`` if it was rebuilt there, else the shipped one."""
+    path = Path(out or pretrained_dir()) / f"{name}.pt"
+    if out is not None and path.is_file():
+        return load_checkpoint(path, name=name)
+    return load_pretrained(name)
+
+
+def pretrain_mnistm_cnn(name: str = "mnistm-cnn", out: Path | None = None, quick: bool = False,
+                        seed: int = 0) -> dict:
+    """The "mnist-cnn" architecture with 3 input channels, trained on MNIST-M's 60,000 digits."""
+    arch, kwargs = "mnist-cnn", {"channels": 3}
+    seed_all(seed)
+    n, n_test, epochs = (512, 256, 1) if quick else (None, None, 5)
+    x, y = mnist_m("train").tensors(n)
+    x_test, y_test = mnist_m("test").tensors(n_test)
+    model = build(arch, **kwargs)
+    start = time.perf_counter()
+    train_classifier(model, x, y, epochs=epochs, lr=3e-3, batch_size=128, augment=random_shift, seed=seed)
+    seconds = time.perf_counter() - start
+    acc = accuracy(model, x_test, y_test)
+    metrics = {"test_accuracy": round(acc, 4), "train_seconds": round(seconds, 1), "epochs": epochs,
+               "threads": torch.get_num_threads()}
+    path = register(name, model, arch, kwargs, metrics, folder=out)
+    print(f"{name}: MNIST-M test accuracy {acc:.2%} after {seconds:.0f} s of training -> {path}")
+    return metrics
+
+
+def unpaired_domains(n: int | None = None):
+    """Samplers ``(sample_a, sample_b)`` of the two training piles, each ``(n, generator)`` → a
+    float batch: A = MNIST training digits [0, N_A), B = MNIST-M of digits [N_A, 60,000), so no
+    digit is in both. The piles stay uint8 in memory; ``n`` keeps only the first n of each."""
+    a = mnist("train").images[:N_A][:n]          # (N, 28, 28) uint8
+    b = mnist_m("train").images[N_A:][:n]        # (N, 3, 28, 28) uint8
+
+    def sample_a(k, g):
+        return a[torch.randint(len(a), (k,), generator=g)].unsqueeze(1).float() / 255
+
+    def sample_b(k, g):
+        return b[torch.randint(len(b), (k,), generator=g)].float() / 255
+
+    return sample_a, sample_b
+
+
+def semantic_consistency(gens, judge_a, judge_b, n: int | None = None) -> dict:
+    """Both directions on the first ``n`` test digits (all 10,000 if None): the share of
+    G_ab(MNIST) that "mnistm-cnn" labels right, and of G_ba(MNIST-M) that "mnist-cnn" does."""
+    from .gan.cyclegan import translation_accuracy
+
+    xa, ya = mnist("test").tensors(n)
+    xb, yb = mnist_m("test").tensors(n)
+    return {"mnist_to_mnistm": translation_accuracy(gens.g_ab, judge_b, xa, ya),
+            "mnistm_to_mnist": translation_accuracy(gens.g_ba, judge_a, xb, yb)}
+
+
+def pretrain_cyclegan(name: str = "mnist-cyclegan", out: Path | None = None, quick: bool = False,
+                      seed: int = 0) -> dict:
+    """CycleGAN MNIST ↔ MNIST-M ("mnist" preset + :data:`CYCLEGAN_CHANGES`); λ = 0 for the
+    "-nocycle" ablation. Records semantic consistency over training (1,000 test digits) and
+    at the end (all 10,000), and the loss history in ``<name>-history.pt``."""
+    from .gan.cyclegan import build_cyclegan, generator_kwargs, get_preset, train_cyclegan
+
+    changes = dict(CYCLEGAN_CHANGES, lambda_cycle=0.0 if name.endswith("-nocycle") else 10.0)
+    config = get_preset("mnist", **changes)
+    steps, n_curve, n_final = (CYCLEGAN_STEPS, 1000, None) if not quick else (4, 100, 200)
+    seed_all(seed)
+    sample_a, sample_b = unpaired_domains(n=512 if quick else None)
+    judge_a, judge_b = load_pretrained("mnist-cnn"), _model("mnistm-cnn", out)
+    gens, d_a, d_b = build_cyclegan(config)
+    start = time.perf_counter()
+    history = train_cyclegan(
+        gens, d_a, d_b, sample_a, sample_b, config, steps, seed=seed,
+        eval_fn=lambda G: semantic_consistency(G, judge_a, judge_b, n_curve), eval_every=max(1, steps // 10))
+    seconds = time.perf_counter() - start
+    final = semantic_consistency(gens, judge_a, judge_b, n_final)
+    metrics = {"semantic_consistency": {k: round(v, 4) for k, v in final.items()},
+               "consistency_curve": [[e["step"], round(e["mnist_to_mnistm"], 4), round(e["mnistm_to_mnist"], 4)]
+                                     for e in history["evals"]],
+               "lambda_cycle": config.lambda_cycle, "steps": steps, "batch_size": config.batch_size,
+               "train_seconds": round(seconds, 1), "threads": torch.get_num_threads()}
+    path = register(name, gens, "cyclegan-generators", generator_kwargs(config), metrics, folder=out)
+    losses = {k: torch.tensor(v) for k, v in history.items() if k != "evals"}
+    extra = path.with_name(f"{name}-history.pt")
+    torch.save({"losses": losses, "consistency_curve": metrics["consistency_curve"]}, extra)
+    register_extra(name, extra, folder=out)
+    print(f"{name}: semantic consistency MNIST → MNIST-M {final['mnist_to_mnistm']:.2%}, "
+          f"MNIST-M → MNIST {final['mnistm_to_mnist']:.2%}, {seconds:.0f} s of training -> {path}")
+    return metrics
+
+
+def pretrain_pix2pix(name: str = "mnist-pix2pix", out: Path | None = None, quick: bool = False,
+                     seed: int = 0) -> dict:
+    """pix2pix from Sobel edges to MNIST digits (U-Net, conditional PatchGAN, λ_L1 = 100)."""
+    from .data.translation import edges_and_digits
+    from .gan.pix2pix import UnetGenerator, conditional_discriminator, train_pix2pix
+
+    seed_all(seed)
+    edges, digits, _ = edges_and_digits("train", 512 if quick else None)
+    edges_t, digits_t, y_t = edges_and_digits("test", 256 if quick else None)
+    steps = 4 if quick else PIX2PIX["steps"]
+    G = UnetGenerator(**PIX2PIX["arch"])
+    D = conditional_discriminator(1, 1, ndf=PIX2PIX["ndf"], n_layers=PIX2PIX["n_layers"])
+    start = time.perf_counter()
+    train_pix2pix(G, D, lambda n, g: (lambda i: (edges[i], digits[i]))(torch.randint(len(edges), (n,), generator=g)),
+                  steps, batch_size=PIX2PIX["batch_size"], seed=seed)
+    seconds = time.perf_counter() - start
+    from .gan.cyclegan import translate
+    fake = translate(G, edges_t)
+    acc = accuracy(load_pretrained("mnist-cnn"), fake, y_t)
+    metrics = {"test_accuracy_of_mnist_cnn": round(acc, 4), "test_l1": round((fake - digits_t).abs().mean().item(), 4),
+               "steps": steps, "train_seconds": round(seconds, 1), "threads": torch.get_num_threads()}
+    path = register(name, G, "unet-generator", PIX2PIX["arch"], metrics, folder=out)
+    print(f"{name}: mnist-cnn labels {acc:.2%} of the drawn test digits right, {seconds:.0f} s -> {path}")
+    return metrics
+
+
+def sr_scores(G, n: int | None = None) -> dict:
+    """PSNR (dB) and FID (MNIST features) of G's ×4 upscaling of the first ``n`` test digits
+    (all 10,000 if None) against the digits themselves; G=None scores bicubic interpolation."""
+    from .gan.superres import bicubic, downscale, psnr, upscale
+    from .metrics import fid
+
+    x, _ = mnist("test").tensors(n)
+    low = downscale(x)
+    up = bicubic(low) if G is None else upscale(G, low)
+    return {"psnr": psnr(up, x), "fid": fid(up, x, progress=False)}
+
+
+def pretrain_sr(name: str = "mnist-sr-l1", out: Path | None = None, quick: bool = False,
+                seed: int = 0) -> dict:
+    """×4 super-resolution of MNIST digits: "mnist-sr-l1" (L1), or "mnist-srgan" (SRGAN,
+    initialised from "mnist-sr-l1" as Ledig et al. start from SRResNet)."""
+    from .gan.superres import SRDiscriminator, SRGenerator, classifier_features, train_sr
+
+    seed_all(seed)
+    x = mnist("train").tensors(512 if quick else None)[0]
+    sample = lambda n, g: x[torch.randint(len(x), (n,), generator=g)]  # noqa: E731
+    gan = name == "mnist-srgan"
+    recipe = dict(SR["gan" if gan else "l1"])
+    if quick:
+        recipe["steps"] = 4
+    G = SRGenerator(**SR["arch"])
+    start = time.perf_counter()
+    if gan:
+        G.load_state_dict(_model("mnist-sr-l1", out).state_dict())
+        phi = classifier_features(load_pretrained("mnist-cnn"), layer=recipe["feature_layer"])
+        D = SRDiscriminator(channels=1, ndf=recipe["ndf"])
+        train_sr(G, sample, recipe["steps"], recipe["batch_size"], recipe["lr"], D=D, phi=phi, seed=seed)
+    else:
+        train_sr(G, sample, recipe["steps"], recipe["batch_size"], recipe["lr"], seed=seed)
+    seconds = time.perf_counter() - start
+    n = 500 if quick else None
+    scores = {"bicubic": sr_scores(None, n), name: sr_scores(G, n)}
+    metrics = {"psnr_db": {k: round(v["psnr"], 3) for k, v in scores.items()},
+               "fid_mnist_features": {k: round(v["fid"], 3) for k, v in scores.items()},
+               "steps": recipe["steps"], "train_seconds": round(seconds, 1), "threads": torch.get_num_threads()}
+    path = register(name, G, "sr-generator", SR["arch"], metrics, folder=out)
+    print(f"{name}: PSNR {metrics['psnr_db'][name]:.2f} dB (bicubic {metrics['psnr_db']['bicubic']:.2f}), "
+          f"FID {metrics['fid_mnist_features'][name]:.2f} (bicubic {metrics['fid_mnist_features']['bicubic']:.2f}), "
+          f"{seconds:.0f} s -> {path}")
+    return metrics
+
+
+# name -> recipe function(name, out, quick, seed); in dependency order (judges and inits first)
+RECIPES = {
+    "mnistm-cnn": pretrain_mnistm_cnn,
+    "mnist-cyclegan": pretrain_cyclegan,
+    "mnist-cyclegan-nocycle": pretrain_cyclegan,
+    "mnist-pix2pix": pretrain_pix2pix,
+    "mnist-sr-l1": pretrain_sr,
+    "mnist-srgan": pretrain_sr,
+}
