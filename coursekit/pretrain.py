@@ -15,6 +15,7 @@ import torch
 
 from .config import pretrained_dir, seed_all
 from .data import mnist
+from .defenses.certified_training import CERTIFIED_RECIPES, pretrain_certified
 from .models import build
 from .models.pretrained import register, register_extra
 from .pretrain_translation import RECIPES as TRANSLATION_RECIPES
@@ -90,8 +91,11 @@ def pretrain(name: str, out: Path | None = None, quick: bool = False, seed: int 
         return TRANSLATION_RECIPES[name](name, out, quick, seed)
     if name in GAN_RECIPES:
         return pretrain_gan(name, out, quick, seed)
+    if name in CERTIFIED_RECIPES:
+        return pretrain_certified(name, out, quick, seed)
     if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; available: {sorted(RECIPES) + sorted(GAN_RECIPES)}")
+        raise ValueError(f"unknown recipe {name!r}; available: "
+                         f"{sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES)}")
     arch, kwargs, train_kwargs = RECIPES[name]
     seed_all(seed)
     x, y = mnist("train").tensors()
@@ -130,7 +134,8 @@ def update_data_readme(folder: Path | None = None) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m coursekit.pretrain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="+", choices=sorted(RECIPES) + sorted(GAN_RECIPES)
+    parser.add_argument("names", nargs="+",
+                        choices=sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES)
                         + list(TRANSLATION_RECIPES) + ["all"],
                         help="what to rebuild ('all' for every recipe)")
     parser.add_argument("--out", type=Path, default=None,
@@ -138,8 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny run, for tests")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    names = sorted(RECIPES) + sorted(GAN_RECIPES) \
-        + list(TRANSLATION_RECIPES) if "all" in args.names else args.names
+    names = sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES) \
+        + list(TRANSLATION_RECIPES) if "all" in args.names \
+        else args.names
     for name in names:
         pretrain(name, out=args.out, quick=args.quick, seed=args.seed)
     if args.out is None:
