@@ -1,6 +1,7 @@
 """Certification: interval bounds (Gowal et al. 2018) and Wong & Kolter 2018's dual network.
 
-What is checked: a bound through one linear layer worked by hand; both bounds exact for a
+What is checked: a bound through one linear layer worked by hand; IBP equal to ART's
+interval (box) certifier on the same network; both bounds exact for a
 single linear layer (the minimising corner attains them); both contain the outputs of
 random points, corners and PGD points of the ball; Wong–Kolter equals an independent dense
 NumPy version of its Algorithm 1 / Theorem 1; it is much tighter than IBP on a normally
@@ -53,6 +54,36 @@ def test_interval_through_one_linear_layer_by_hand():
         lower, upper = bound(net, x, 0.1)
         torch.testing.assert_close(lower, torch.tensor([[-0.8, -0.45]]))
         torch.testing.assert_close(upper, torch.tensor([[-0.2, 0.25]]))
+
+
+class _ArtNet(nn.Module):
+    """The same layers as a plain module: ART's converter follows ``children()`` and infers the
+    flatten between the convolutions and the dense layers itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.r1 = nn.Conv2d(1, 4, 4, stride=2, padding=1), nn.ReLU()
+        self.c2, self.r2 = nn.Conv2d(4, 8, 3, stride=2), nn.ReLU()
+        self.f1, self.r3, self.f2 = nn.Linear(8 * 6 * 6, 20), nn.ReLU(), nn.Linear(20, 10)
+
+    def forward(self, x):
+        x = self.r2(self.c2(self.r1(self.c1(x))))
+        return self.f2(self.r3(self.f1(x.flatten(1))))
+
+
+def test_interval_bounds_match_art(digits):
+    # witness: ART's PyTorchIBPClassifier.predict_intervals (box domain, inputs clipped to [0, 1])
+    from art.estimators.certification.interval import PyTorchIBPClassifier
+    torch.manual_seed(0)
+    net = _ArtNet().eval()
+    ours = nn.Sequential(net.c1, net.r1, net.c2, net.r2, nn.Flatten(), net.f1, net.r3, net.f2)
+    x = digits[0]
+    art = PyTorchIBPClassifier(model=net, loss=nn.CrossEntropyLoss(), input_shape=(1, 28, 28),
+                               nb_classes=10, clip_values=(0.0, 1.0), device_type="cpu")
+    reference = torch.from_numpy(art.predict_intervals(x.numpy(), bounds=0.05, limits=[0.0, 1.0]))
+    lower, upper = interval_bounds(ours, x, 0.05)
+    torch.testing.assert_close(lower.detach(), reference[:, 0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(upper.detach(), reference[:, 1], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("clip", [False, True])

@@ -112,7 +112,7 @@ def eot_pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, s
     ``max_shift`` are then unused). With the identity, :func:`no_transform`, the expectation
     is over the *model's* own randomness: the EOT attack on a randomised defense such as
     noise or dropout at test time (Athalye, Carlini & Wagner 2018, "Obfuscated Gradients
-    Give a False Sense of Security", §4.3), since each of the ``samples`` copies of the batch
+    Give a False Sense of Security"), since each of the ``samples`` copies of the batch
     draws its own noise.
     """
     check_attack_args(x, y, eps, model)

@@ -14,8 +14,8 @@ generator) -> x_adv``:
   run PGD on the result.
 
 A defense that only hides its gradient ("gradient masking": Papernot et al. 2017; Athalye
-et al. 2018, §3 and §4) gives itself away (Athalye et al. §3.1; Carlini et al. 2019, "On
-Evaluating Adversarial Robustness", §5). :func:`gradient_masking_checks` runs the three
+et al. 2018) gives itself away (the warning signs listed by Athalye et al. and by Carlini et
+al. 2019, "On Evaluating Adversarial Robustness"). :func:`gradient_masking_checks` runs the three
 checks of the lecture on any model or defended system:
 
 (a) accuracy falls to ~0 as ε grows (at ε = 1 every image is reachable);

@@ -14,7 +14,7 @@ Propagation for Training Verifiably Robust Models", eq. 6). A box [l, u] has cen
     μ' = W μ + b,        r' = |W| r,
 
 and through the monotone ReLU, [relu(l), relu(u)]. For the margins the last layer is folded
-into the specification ("elision", Gowal et al. §3): c^T(W z + b) with c = e_y − e_j is one
+into the specification ("elision", Gowal et al.): c^T(W z + b) with c = e_y − e_j is one
 affine map, bounded at once rather than through two separate intervals.
 
 Wong & Kolter 2018 ("Provable Defenses against Adversarial Examples via the Convex Outer
@@ -34,7 +34,7 @@ box (= IBP). A single Linear layer is bounded exactly by both methods.
 
 The relaxation's lower line z ≥ D ẑ dips below 0 on an unstable unit, so on its own it can
 be looser than IBP for some units (notably on IBP-trained networks; Zhang et al. 2020,
-"Towards Stable and Efficient Training of Verifiably Robust Neural Networks", §3). With
+"Towards Stable and Efficient Training of Verifiably Robust Neural Networks"). With
 ``intersect=True`` (the default) every layer's bounds are the intersection of both, which
 is still a valid bound and is never looser than IBP.
 
@@ -143,7 +143,7 @@ def interval_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool = 
     """IBP bounds (lower, upper) on the outputs of ``model`` over the ε-ball around each x.
 
     Without ``spec`` the bounds are on the logits, (N, K). With ``spec`` C, (N, m, K), they
-    are on C·logits, (N, m), the last Linear layer folded into C (tighter; Gowal et al. §3).
+    are on C·logits, (N, m), the last Linear layer folded into C (tighter; Gowal et al.).
     Differentiable in the model's parameters, so it serves IBP training too.
     """
     _check_args(x, eps, clip)

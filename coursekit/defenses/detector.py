@@ -6,7 +6,7 @@ layer, to tell clean inputs (label 0) from adversarial ones (label 1) crafted ag
 The system then rejects x when D says "adversarial", and classifies it otherwise.
 
 Against the attack it was trained on, D catches most adversarial examples. Carlini & Wagner
-2017 ("Adversarial Examples Are Not Easily Detected: Bypassing Ten Detection Methods", §4)
+2017 ("Adversarial Examples Are Not Easily Detected: Bypassing Ten Detection Methods")
 attack classifier and detector *together*: they fold D into one network G with K + 1 outputs,
 
     G(x)_j = Z_f(x)_j  (j < K),        G(x)_K = max_j Z_f(x)_j + (D(x) − τ),
@@ -110,7 +110,7 @@ class RejectOrClassify(nn.Module):
     """Classifier + detector as one network with K + 1 logits; class K means "rejected".
 
     G_j = Z_f,j for j < K and G_K = max_j Z_f,j + D(x) − ``threshold`` (Carlini & Wagner
-    2017, §4), so arg max G = K exactly when D(x) > threshold.
+    2017), so arg max G = K exactly when D(x) > threshold.
     """
 
     def __init__(self, classifier: nn.Module, detector: nn.Module, threshold: float = 0.0):
@@ -156,7 +156,7 @@ def detector_aware_attack(system: RejectOrClassify, x: torch.Tensor, y: torch.Te
                           target: torch.Tensor | None = None,
                           generator: torch.Generator | None = None,
                           attack: Callable | None = None) -> torch.Tensor:
-    """Fool classifier and detector at once (Carlini & Wagner 2017, §4): a targeted L∞ PGD
+    """Fool classifier and detector at once (Carlini & Wagner 2017): a targeted L∞ PGD
     on the K + 1 logits of ``system`` to ``target`` (default: the classifier's runner-up
     class), a wrong class that is not "rejected"."""
     check_attack_args(x, y, eps, system)

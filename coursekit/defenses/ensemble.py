@@ -2,7 +2,7 @@
 
 Averaging models is one of the defenses of the lecture that did not hold up: an attacker
 who knows the members attacks the average itself, which is just another differentiable
-network (Tramèr et al. 2018, "Ensemble Adversarial Training", §4, and He et al. 2017,
+network (Tramèr et al. 2018, "Ensemble Adversarial Training", and He et al. 2017,
 "Adversarial Example Defenses: Ensembles of Weak Defenses are not Strong"). Transfer from a
 single member is weaker, which is what made ensembles look robust.
 

@@ -15,11 +15,11 @@ The front end then writes its result back as an 8-bit image (round to ``levels``
 levels), as a deployed system that saves or sends the image would. That last step is what
 breaks gradient attacks: rounding has zero derivative almost everywhere, so autograd's
 gradient of the whole system is 0 and PGD does not move (Athalye, Carlini & Wagner 2018,
-"Obfuscated Gradients Give a False Sense of Security", §4.1 "shattered gradients"). Top-K on
+"Obfuscated Gradients Give a False Sense of Security": "shattered gradients"). Top-K on
 its own is piecewise linear, and autograd's gradient through it is exact almost everywhere;
 ``levels=None`` leaves the rounding out.
 
-BPDA (Athalye et al. 2018, §4.1, "Backward Pass Differentiable Approximation"): on the
+BPDA (Athalye et al. 2018, "Backward Pass Differentiable Approximation"): on the
 backward pass replace the front end g by a differentiable g' with g'(x) ≈ g(x); for a
 front end meant to return an image close to its input, g' = identity, so ∇_x f(g(x)) is
 approximated by ∇f evaluated at g(x). :class:`BPDA` does this for any preprocessing module;
@@ -69,9 +69,11 @@ class SparsifyingFrontEnd(nn.Module):
     """x ↦ quantise(clip(IDCT(H_K(DCT(x))))): keep the ``k`` largest DCT coefficients.
 
     ``levels`` grey levels (256: 8-bit) for the final rounding, or None for no rounding.
+    K = 100 of the 784 coefficients keeps "mnist-cnn" at 98.0% on the first 1,000 test digits
+    (K = 60: 93.1%; "mnist-mlp" 97.9% with K = 60).
     """
 
-    def __init__(self, k: int = 60, levels: int | None = 256):
+    def __init__(self, k: int = 100, levels: int | None = 256):
         super().__init__()
         if not (isinstance(k, numbers.Integral) and k >= 1):
             raise ValueError(f"k must be an int >= 1, got {k!r}")
@@ -94,7 +96,7 @@ class SparsifyingFrontEnd(nn.Module):
 
 class BPDA(nn.Module):
     """``g`` on the forward pass, a differentiable ``approx`` of it on the backward pass
-    (Athalye et al., §4.1); the identity if ``approx`` is None.
+    (Athalye et al. 2018); the identity if ``approx`` is None.
 
     Computed as a(x) + (g(x) − a(x)).detach(): the value is g(x), the gradient a's.
     """
@@ -111,7 +113,7 @@ class BPDA(nn.Module):
 BPDA_APPROX = (None, "identity", "top-k")
 
 
-def sparsified_classifier(model: nn.Module, k: int = 60, levels: int | None = 256,
+def sparsified_classifier(model: nn.Module, k: int = 100, levels: int | None = 256,
                           bpda: str | None = None) -> nn.Sequential:
     """The defended system ``model(front_end(x))``, as the defender runs it (``bpda=None``)
     or as the attacker differentiates it: same outputs, but the backward pass goes through

@@ -7,13 +7,20 @@ takes it into account.
   gradient attack follows the gradient at one draw of the noise, a noisy estimate; EOT
   averages the gradient over many draws and gets the expected loss's gradient back
   (Athalye, Carlini & Wagner 2018, "Obfuscated Gradients Give a False Sense of Security",
-  §4.3 and §5.3; the defense there is Xie et al. 2018's random resizing and padding).
+  "Expectation over Transformation"; the defense they break so is Xie et al. 2018's random
+  resizing and padding).
 * Dropout at test time: hidden units dropped at random at every call (as in Feinman et al.
   2017's Bayesian uncertainty detector, or Dhillon et al. 2018's stochastic activation
-  pruning, which Athalye et al. break with EOT in §5.3.1).
+  pruning, which Athalye et al. break with EOT too).
 * Weight decay: a training option, ``coursekit.train.train_classifier(weight_decay=...)``.
-  A smaller-weight network is no more robust at a given ε once the attack is run to
-  convergence (Goodfellow et al. 2015, §5, found L1 decay too weak to help on MNIST).
+  Goodfellow et al. 2015 (§5) compare it with adversarial training: on MNIST, L1 decay
+  strong enough to matter stopped the network from training, weaker decay gave no benefit.
+
+Honest small print (measured on the shipped "mnist-mlp", PGD-20, first test digits): at a
+small ε = 0.1 noise (σ = 0.3) and strong weight decay do keep some accuracy that the plain
+model loses (noise is the germ of randomized smoothing, Cohen et al. 2019, a real defense for
+small L2 radii); at ε = 0.2 and above, under EOT, they are back at the undefended model's
+accuracy, which is what tests/test_defenses_adaptive.py asserts.
 
 The random switches are ``nn.Module`` wrappers whose randomness stays on in eval mode (an
 attack's ``eval_mode`` does not remove it, just as a deployed system would not). Attack them
@@ -35,9 +42,14 @@ def _check_rate(name: str, value: float, upper: float | None = None) -> None:
 
 
 class GaussianNoiseDefense(nn.Module):
-    """``model((x + sigma · n).clamp(0, 1))``, n ~ N(0, I) drawn afresh at every call."""
+    """``model((x + sigma · n).clamp(0, 1))``, n ~ N(0, I) drawn afresh at every call.
 
-    def __init__(self, model: nn.Module, sigma: float = 0.3):
+    Pick σ so that clean accuracy survives: on the first 1,000 test digits "mnist-cnn" keeps
+    98.8% at σ = 0.05 but falls to 77% at 0.1 (it never saw noise); "mnist-mlp" keeps 96.5%
+    at σ = 0.3.
+    """
+
+    def __init__(self, model: nn.Module, sigma: float = 0.05):
         super().__init__()
         _check_rate("sigma", sigma)
         self.model, self.sigma = model, float(sigma)
@@ -61,10 +73,11 @@ class AlwaysDropout(nn.Module):
         return f"p={self.p}"
 
 
-def with_test_time_dropout(model: nn.Sequential, p: float = 0.3) -> nn.Sequential:
+def with_test_time_dropout(model: nn.Sequential, p: float = 0.2) -> nn.Sequential:
     """``model`` with an :class:`AlwaysDropout` after each of its ReLUs (top-level layers).
 
     The layers themselves are shared, not copied: the result uses ``model``'s parameters.
+    Clean accuracy on the first 1,000 test digits: "mnist-cnn" 97.8% at p = 0.2, 89% at 0.3.
     """
     if not isinstance(model, nn.Sequential):
         raise ValueError(f"model must be an nn.Sequential classifier, got {type(model).__name__}")
