@@ -134,3 +134,24 @@ def test_virtual_batch_norm_makes_outputs_independent_of_the_batch():
     assert not torch.allclose(bn(x)[:1], bn(torch.cat([x[:1], x[1:] * 5]))[:1])
     with pytest.raises(RuntimeError, match="set_reference"):
         VirtualBatchNorm(3)(x)
+
+
+def test_dcgan_generator_with_virtual_batch_norm():
+    # Salimans et al. 2016, §3.5: with virtual batch norm a sample does not depend on the rest of
+    # its batch, in train mode too; with batch norm it does. Same seed, same initial weights.
+    torch.manual_seed(0)
+    G_bn = DCGANGenerator(latent_dim=16, ngf=8).train()
+    torch.manual_seed(0)
+    G_vbn = DCGANGenerator(latent_dim=16, ngf=8, norm="virtual").train()
+    shared = {k: v for k, v in G_bn.state_dict().items() if "running" not in k and "num_batches" not in k}
+    assert all(torch.equal(v, G_vbn.state_dict()[k]) for k, v in shared.items())
+    z = torch.randn(6, 16, generator=torch.Generator().manual_seed(1))
+    other = torch.randn(6, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.allclose(G_vbn(z)[:1], G_vbn(torch.cat([z[:1], other]))[:1], atol=1e-6)
+        assert not torch.allclose(G_bn(z)[:1], G_bn(torch.cat([z[:1], other]))[:1], atol=1e-3)
+    h = train_gan(G_vbn, DCGANDiscriminator(ndf=8), lambda n, g: torch.rand(n, 1, 28, 28, generator=g),
+                  steps=3, batch_size=8, progress=False)
+    assert len(h["g_loss"]) == 3 and all(torch.isfinite(torch.tensor(h["g_loss"])))
+    with pytest.raises(ValueError, match="norm must be"):
+        DCGANGenerator(norm="layer")

@@ -106,13 +106,14 @@ class VirtualBatchNorm(nn.Module):
 
 def dcgan_init(module: nn.Module) -> None:
     """Weights ~ N(0, 0.02) for (transposed) convolutions and linear layers; batch-norm
-    scales ~ N(1, 0.02), biases 0 (Radford et al. 2016, §4)."""
+    scales ~ N(1, 0.02), biases 0 (Radford et al. 2016, §4). Virtual batch norm is initialised
+    like batch norm, so that the two variants of one seed start from the same weights."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d | VirtualBatchNorm):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -121,24 +122,52 @@ class DCGANGenerator(Generator):
     """z (N, latent_dim) → image (N, 1, 28, 28) in [0, 1].
 
     Linear to (2·ngf, 7, 7), then two stride-2 transposed convolutions (7 → 14 → 28).
+    ``norm="virtual"`` swaps each batch norm for :class:`VirtualBatchNorm` (Salimans et al.
+    2016, §3.5): before every forward pass a fixed reference batch of ``n_ref`` codes
+    (drawn once from ``ref_seed``) is run through G to set each layer's reference statistics,
+    so that a sample no longer depends on the other codes in its batch. The reference
+    statistics are treated as constants (no gradient flows through them), a simplification of
+    the paper, which also backpropagates through the reference pass.
     """
 
-    def __init__(self, latent_dim: int = 64, ngf: int = 64, channels: int = 1):
+    def __init__(self, latent_dim: int = 64, ngf: int = 64, channels: int = 1, norm: str = "batch",
+                 n_ref: int = 64, ref_seed: int = 12345):
         super().__init__()
-        self.latent_dim, self.ngf = latent_dim, ngf
+        if norm not in ("batch", "virtual"):
+            raise ValueError(f"norm must be 'batch' or 'virtual', got {norm!r}")
+        self.latent_dim, self.ngf, self.norm = latent_dim, ngf, norm
+        bn1d, bn2d = (nn.BatchNorm1d, nn.BatchNorm2d) if norm == "batch" else (VirtualBatchNorm,) * 2
         self.project = nn.Sequential(nn.Linear(latent_dim, 2 * ngf * 7 * 7, bias=False),
-                                     nn.BatchNorm1d(2 * ngf * 7 * 7), nn.ReLU())
+                                     bn1d(2 * ngf * 7 * 7), nn.ReLU())
         self.net = nn.Sequential(
             nn.ConvTranspose2d(2 * ngf, ngf, 4, stride=2, padding=1, bias=False),  # (N, ngf, 14, 14)
-            nn.BatchNorm2d(ngf), nn.ReLU(),
+            bn2d(ngf), nn.ReLU(),
             nn.ConvTranspose2d(ngf, channels, 4, stride=2, padding=1),            # (N, C, 28, 28)
             nn.Sigmoid(),
         )
         dcgan_init(self)
+        if norm == "virtual":
+            self.register_buffer("z_ref", torch.randn(n_ref, latent_dim,
+                                                      generator=torch.Generator().manual_seed(ref_seed)))
+
+    def _run(self, z: torch.Tensor, set_reference: bool = False) -> torch.Tensor:
+        h = z
+        for module in self.project:
+            if set_reference and isinstance(module, VirtualBatchNorm):
+                module.set_reference(h)
+            h = module(h)
+        h = h.view(len(z), 2 * self.ngf, 7, 7)  # (N, 2·ngf, 7, 7)
+        for module in self.net:
+            if set_reference and isinstance(module, VirtualBatchNorm):
+                module.set_reference(h)
+            h = module(h)
+        return h
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.project(z).view(len(z), 2 * self.ngf, 7, 7)  # (N, 2·ngf, 7, 7)
-        return self.net(h)
+        if self.norm == "virtual":
+            with torch.no_grad():
+                self._run(self.z_ref, set_reference=True)
+        return self._run(z)
 
 
 class DCGANDiscriminator(nn.Module):
