@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..attacks import eot_pgd, no_transform, pgd, spsa
+from ..attacks import QueryCounter, eot_pgd, no_transform, pgd, spsa
 from ..attacks._common import check_attack_args, check_positive, eval_mode, predict_labels
 from ..train import accuracy
 from .adversarial import accuracy_under_attack
@@ -120,7 +120,8 @@ def gradient_masking_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, 
     than ``tolerance``.
 
     Returns {"eps", "accuracy_vs_eps": {ε: acc}, "clean", "white_box", "white_box_strong",
-    "black_box", "checks": {name: passed}, "masking_suspected"}.
+    "black_box", "black_box_queries_per_example", "checks": {name: passed},
+    "masking_suspected"}.
     """
     check_attack_args(x, y, eps, model)
     if not eps > 0:
@@ -145,7 +146,9 @@ def gradient_masking_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, 
         strong = _accuracy_under(model, x, y, attack, eps, steps=strong_steps, restarts=restarts,
                                  generator=gen(200))
         kw = {"alpha": eps / 5, "samples": 64, "max_queries": 40 * (2 * 64 + 1)} | (spsa_kwargs or {})
-        black = _accuracy_under(model, x, y, spsa, eps, generator=gen(300), **kw)
+        box = QueryCounter(model)  # SPSA sees scores only, and its queries are counted
+        black = accuracy_under_attack(
+            model, x, y, lambda m, xb, yb: spsa(box, xb, yb, eps, generator=gen(300), **kw))
         clean = accuracy(model, x, y)
     checks = {
         "accuracy_reaches_zero": curve[grid[-1]] <= tolerance,
@@ -154,6 +157,7 @@ def gradient_masking_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, 
     }
     return {"eps": eps, "accuracy_vs_eps": curve, "clean": clean,
             "white_box": white, "white_box_strong": strong, "black_box": black,
+            "black_box_queries_per_example": box.queries / len(x),
             "checks": checks, "masking_suspected": not all(checks.values())}
 
 
@@ -161,7 +165,8 @@ def format_masking_report(report: dict) -> str:
     """The report of :func:`gradient_masking_checks` as a few readable lines."""
     curve = ", ".join(f"ε={e:g}: {a:.0%}" for e, a in report["accuracy_vs_eps"].items())
     lines = [f"clean {report['clean']:.1%}; white box {report['white_box']:.1%}, with more steps "
-             f"and restarts {report['white_box_strong']:.1%}; black box (SPSA) "
+             f"and restarts {report['white_box_strong']:.1%}; black box (SPSA, "
+             f"{report['black_box_queries_per_example']:.0f} queries per digit) "
              f"{report['black_box']:.1%}  (ε = {report['eps']:g})",
              f"accuracy as ε grows: {curve}"]
     lines += [f"  [{'ok' if ok else 'FAILED'}] {name.replace('_', ' ')}"
