@@ -21,6 +21,10 @@ module                   what it holds
                          :data:`RECIPES`, :func:`train_defended`, :func:`robust_accuracy`,
                          static adversarial sets
 ``train``                the DDP-ready entry point ``torchrun -m coursekit.defenses.train``
+``scoreboard``           one table of defenses × attacks (:class:`Defense`, :class:`AttackBudget`,
+                         :func:`evaluate_defense`, :func:`defense_table`, :func:`format_table`)
+                         and the gradient-masking checklist read off a row
+                         (:func:`masking_checklist`)
 =======================  ==================================================================
 """
 from .adversarial import (RECIPES, AdvRecipe, TrainedModel, accuracy_under_attack,
@@ -36,6 +40,8 @@ from .detector import (ActivationDetector, RejectOrClassify, detection_report,
 from .ensemble import Ensemble
 from .frontend import BPDA, SparsifyingFrontEnd, dct2, idct2, sparsified_classifier
 from .randomized import GaussianNoiseDefense, with_test_time_dropout
+from .scoreboard import (AttackBudget, Defense, defense_table, evaluate_defense, format_table,
+                         masking_checklist)
 
 __all__ = [
     "RECIPES", "AdvRecipe", "TrainedModel", "accuracy_under_attack", "adversarial_loss",
@@ -48,4 +54,6 @@ __all__ = [
     "fit_detector", "format_masking_report", "gradient_masking_checks", "idct2",
     "naive_vs_adaptive", "pgd_attack",
     "sparsified_classifier", "train_detector", "with_test_time_dropout",
+    "AttackBudget", "Defense", "defense_table", "evaluate_defense", "format_table",
+    "masking_checklist",
 ]

@@ -337,8 +337,8 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, meth
             return ok
         with eval_mode(model):
             todo = (~ok & (predict_labels(model, x) == y)).nonzero().flatten()
-        for idx in tqdm(todo.split(batch_size), desc="certify (wong-kolter)",
-                        disable=not progress, leave=False):
+        chunks = todo.split(batch_size) if len(todo) else ()  # split() of nothing gives one empty chunk
+        for idx in tqdm(chunks, desc="certify (wong-kolter)", disable=not progress, leave=False):
             ok[idx] = (margin_lower_bounds(model, x[idx], y[idx], eps, method, clip) > 0).all(1)
     return ok
 
