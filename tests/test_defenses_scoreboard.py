@@ -133,6 +133,8 @@ def test_a_row_of_the_undefended_mlp_passes_every_check(mlp, digits):
     assert row["ε=1"] == 0.0
     assert math.isnan(row["certified"])
     assert 0 < row["spsa_queries_per_digit"] <= SMALL.spsa_steps * (2 * SMALL.spsa_samples + 1)
+    g = torch.Generator().manual_seed(0)                 # the same draws as the row's PGD column
+    assert torch.equal(row["x_pgd40"], pgd(mlp, x, y, 0.3, SMALL.pgd_alpha, SMALL.pgd_steps, generator=g))
     assert all(masking_checklist(row).values())
 
 

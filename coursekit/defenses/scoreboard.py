@@ -166,9 +166,10 @@ def evaluate_defense(defense: Defense, x: torch.Tensor, y: torch.Tensor,
                      budget: AttackBudget = AttackBudget(), seed: int = 0,
                      batch_size: int = 500) -> dict:
     """One row of the table: accuracy under every attack of ``budget`` (see the module's table),
-    the SPSA queries per digit, and seconds spent. ``x_transfer`` holds examples forged on
-    another model for these very digits (None: no transfer column). Seeded: the random starts
-    and the defense's own randomness are drawn from ``seed``.
+    the SPSA queries per digit, seconds spent, and the PGD-40 examples (``x_pgd40``, to hand
+    to other defenses as a transfer attack). ``x_transfer`` holds examples forged on another
+    model for these very digits (None: no transfer column). Seeded: the random starts and the
+    defense's own randomness are drawn from ``seed``.
     """
     check_attack_args(x, y, budget.eps, defense.model)
     if x_transfer is not None and x_transfer.shape != x.shape:
@@ -177,7 +178,7 @@ def evaluate_defense(defense: Defense, x: torch.Tensor, y: torch.Tensor,
     check_positive("batch_size", batch_size, integer=True)
     b, start = budget, time.perf_counter()
     row = {c: 0.0 for c in COLUMNS[:-1]}
-    queries = 0
+    queries, x_pgd40 = 0, []
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
@@ -189,6 +190,7 @@ def evaluate_defense(defense: Defense, x: torch.Tensor, y: torch.Tensor,
             row["FGSM"] += w * _share(defender_wins(defense, x_adv, yb))
             x_adv = white_box(defense, xb, yb, b.eps, b.pgd_alpha, b.pgd_steps, generator=g)
             row["PGD-40"] += w * _share(defender_wins(defense, x_adv, yb))
+            x_pgd40.append(x_adv)
             row["PGD-50×10"] += w * accuracy_with_restarts(defense, xb, yb, b.eps, b.strong_alpha,
                                                            b.strong_steps, b.restarts, g)
             box = QueryCounter(defense.model)          # scores only, every query counted
@@ -206,6 +208,7 @@ def evaluate_defense(defense: Defense, x: torch.Tensor, y: torch.Tensor,
     row["certified"] = certified_accuracy(defense.model, x, y, b.cert_eps, method=defense.certify) \
         if defense.certify is not None else math.nan
     row["spsa_queries_per_digit"] = queries / len(x)
+    row["x_pgd40"] = torch.cat(x_pgd40)
     row["eval_seconds"] = time.perf_counter() - start
     return row
 
