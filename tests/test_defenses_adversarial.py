@@ -186,6 +186,24 @@ def test_training_forward_is_in_train_mode_and_the_attack_forward_is_not(digits)
     assert not model.training, "a trained model is handed back in eval mode"
 
 
+def test_keep_best_restores_the_epoch_with_the_best_held_out_pgd_accuracy(digits):
+    x, y = digits
+    model, snapshots = build("mnist-cnn-small"), {}
+    recipe = AdvRecipe(attack="fast", epochs=3, batch_size=16)
+
+    def snapshot(record):
+        snapshots[record["epoch"]] = state(model)
+    history = adversarial_training(model, x, y, recipe, x_val=x[:32], y_val=y[:32], eval_steps=2,
+                                   progress=False, keep_best=True, on_epoch_end=snapshot)
+    (kept,) = [r for r in history if r["kept"]]
+    best = max(r["pgd_acc"] for r in history)
+    assert kept["pgd_acc"] == best and all(r["pgd_acc"] < best for r in history
+                                           if r["epoch"] > kept["epoch"])
+    assert all(torch.equal(v, snapshots[kept["epoch"]][k]) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="keep_best needs a held-out batch"):
+        adversarial_training(model, x, y, recipe, keep_best=True)
+
+
 # ---- the losses against their formulas ------------------------------------------------------
 
 def test_losses_match_their_formulas(digits):
