@@ -29,8 +29,8 @@ module                   what it holds
 """
 from .adversarial import (RECIPES, AdvRecipe, TrainedModel, accuracy_under_attack,
                           adversarial_loss, adversarial_training, fast_fgsm, held_out_accuracies,
-                          inner_attack, robust_accuracy, static_adversarial_set,
-                          static_adversarial_training, train_defended)
+                          inner_attack, plot_history, robust_accuracy,
+                          static_adversarial_set, static_adversarial_training, train_defended)
 from .adaptive import (eot_attack, format_masking_report, gradient_masking_checks,
                        naive_vs_adaptive, pgd_attack)
 from .certified_training import ibp_loss, train_ibp, worst_case_logits
@@ -45,7 +45,8 @@ from .scoreboard import (AttackBudget, Defense, defense_table, evaluate_defense,
 
 __all__ = [
     "RECIPES", "AdvRecipe", "TrainedModel", "accuracy_under_attack", "adversarial_loss",
-    "adversarial_training", "fast_fgsm", "held_out_accuracies", "inner_attack", "robust_accuracy",
+    "adversarial_training", "fast_fgsm", "held_out_accuracies", "inner_attack", "plot_history",
+    "robust_accuracy",
     "static_adversarial_set", "static_adversarial_training", "train_defended",
     "certified_accuracy", "certify", "ibp_loss", "interval_bounds", "margin_lower_bounds",
     "train_ibp", "wong_kolter_bounds", "worst_case_logits",
