@@ -15,8 +15,8 @@ import torch
 
 from .config import pretrained_dir, seed_all
 from .data import mnist
-from .defenses.adversarial import ROBUST_RECIPES, pretrain_robust
 from .defenses.certified_training import CERTIFIED_RECIPES, pretrain_certified
+from .defenses.variants import VARIANTS, pretrain_variant
 from .models import build
 from .models.pretrained import register, register_extra
 from .pretrain_translation import RECIPES as TRANSLATION_RECIPES
@@ -94,12 +94,12 @@ def pretrain(name: str, out: Path | None = None, quick: bool = False, seed: int 
         return pretrain_gan(name, out, quick, seed)
     if name in CERTIFIED_RECIPES:
         return pretrain_certified(name, out, quick, seed)
-    if name in ROBUST_RECIPES:
-        return pretrain_robust(name, out, quick, seed)
+    if name in VARIANTS:
+        return pretrain_variant(name, out, quick, seed)
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; available: "
                          f"{sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES)}"
-                         f" {sorted(ROBUST_RECIPES)}")
+                         f" {sorted(VARIANTS)}")
     arch, kwargs, train_kwargs = RECIPES[name]
     seed_all(seed)
     x, y = mnist("train").tensors()
@@ -140,15 +140,15 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="+",
                         choices=sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES)
-                        + sorted(ROBUST_RECIPES) + list(TRANSLATION_RECIPES) + ["all"],
+                        + sorted(VARIANTS) + list(TRANSLATION_RECIPES) + ["all"],
                         help="what to rebuild ('all' for every recipe)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output folder (default: {pretrained_dir()})")
     parser.add_argument("--quick", action="store_true", help="tiny run, for tests")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    names = sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES) \
-        + sorted(ROBUST_RECIPES) + list(TRANSLATION_RECIPES) if "all" in args.names \
+    names = sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES) + sorted(VARIANTS) \
+        + list(TRANSLATION_RECIPES) if "all" in args.names \
         else args.names
     for name in names:
         pretrain(name, out=args.out, quick=args.quick, seed=args.seed)
