@@ -15,6 +15,7 @@ import torch
 
 from .config import pretrained_dir, seed_all
 from .data import mnist
+from .defenses.adversarial import ROBUST_RECIPES, pretrain_robust
 from .defenses.certified_training import CERTIFIED_RECIPES, pretrain_certified
 from .defenses.variants import VARIANTS, pretrain_variant
 from .models import build
@@ -96,10 +97,13 @@ def pretrain(name: str, out: Path | None = None, quick: bool = False, seed: int 
         return pretrain_certified(name, out, quick, seed)
     if name in VARIANTS:
         return pretrain_variant(name, out, quick, seed)
+    if name in ROBUST_RECIPES:
+        return pretrain_robust(name, out, quick, seed)
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; available: "
                          f"{sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES)}"
-                         f" {sorted(VARIANTS)}")
+                         f" {sorted(VARIANTS)}"
+                         f" {sorted(ROBUST_RECIPES)}")
     arch, kwargs, train_kwargs = RECIPES[name]
     seed_all(seed)
     x, y = mnist("train").tensors()
@@ -140,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="+",
                         choices=sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES)
-                        + sorted(VARIANTS) + list(TRANSLATION_RECIPES) + ["all"],
+                        + sorted(VARIANTS)
+                        + sorted(ROBUST_RECIPES) + list(TRANSLATION_RECIPES) + ["all"],
                         help="what to rebuild ('all' for every recipe)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output folder (default: {pretrained_dir()})")
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     names = sorted(RECIPES) + sorted(GAN_RECIPES) + sorted(CERTIFIED_RECIPES) + sorted(VARIANTS) \
-        + list(TRANSLATION_RECIPES) if "all" in args.names \
+        + sorted(ROBUST_RECIPES) + list(TRANSLATION_RECIPES) if "all" in args.names \
         else args.names
     for name in names:
         pretrain(name, out=args.out, quick=args.quick, seed=args.seed)
