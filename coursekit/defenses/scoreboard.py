@@ -259,8 +259,8 @@ def format_table(rows: list[dict], budget: AttackBudget = AttackBudget()) -> str
     for r in rows:
         cells = [r["name"]] + ["—" if math.isnan(r[c]) else f"{r[c]:.0%}" for c in COLUMNS]
         t = r["train_seconds"]
-        cells.append("—" if t is None else f"{t:,.0f} s ({r['trained']})" if r["trained"]
-                     else f"{t:,.0f} s")
+        seconds = "—" if t is None else f"{t:,.1f} s" if t < 10 else f"{t:,.0f} s"
+        cells.append(f"{seconds} ({r['trained']})" if t is not None and r["trained"] else seconds)
         failed = [name for name, ok in r["checks"].items() if not ok]
         cells.append("ok" if not failed else "**FAILED**: " + "; ".join(failed))
         lines.append("| " + " | ".join(cells) + " |")
