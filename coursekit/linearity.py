@@ -305,10 +305,16 @@ def _is_classifier(model: nn.Module, device) -> bool:
     return isinstance(out, torch.Tensor) and tuple(out.shape) == (1, 10)
 
 
-def shipped_classifiers(device=None) -> dict[str, nn.Module]:
-    """Every pretrained MNIST classifier that ``coursekit.models.available()`` lists now."""
+def shipped_classifiers(device=None, defended: bool = False) -> dict[str, nn.Module]:
+    """The pretrained MNIST classifiers that ``coursekit.models.available()`` lists now,
+    trained the ordinary way; ``defended=True`` adds the adversarially trained and certified
+    ones of notebook 02 (``coursekit.defenses.DEFENDED_MODELS``), which are far less linear
+    around the data, by design."""
+    from .defenses import DEFENDED_MODELS  # lazy: the defenses build on this package's attacks
     models = {}
     for name in available():
+        if name in DEFENDED_MODELS and not defended:
+            continue
         model = load_pretrained(name, device=device)
         if _is_classifier(model, device):
             models[name] = model
@@ -334,9 +340,10 @@ def comparison_models(min_models: int = 3, n_train: int = 10_000, seed: int = 0,
                       device=None) -> dict[str, nn.Module]:
     """The shipped classifiers, topped up with small models trained on the spot (first
     ``n_train`` training digits, a few seconds each) until there are ``min_models``."""
-    if not (isinstance(min_models, int) and 1 <= min_models <= 2 + len(EXTRA_MODELS)):
-        raise ValueError(f"min_models must be an int in 1..{2 + len(EXTRA_MODELS)}, got {min_models!r}")
     models = shipped_classifiers(device)
+    most = len(models) + len(EXTRA_MODELS)
+    if not (isinstance(min_models, int) and 1 <= min_models <= most):
+        raise ValueError(f"min_models must be an int in 1..{most}, got {min_models!r}")
     extras = iter(EXTRA_MODELS)
     while len(models) < min_models:
         name, make, epochs, lr = next(extras)

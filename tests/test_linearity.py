@@ -186,6 +186,9 @@ def test_cnn_logits_along_fgsm_are_nearly_straight(cnn, digits):
 def test_shipped_classifiers_and_topping_up_to_three_models():
     shipped = L.shipped_classifiers()
     assert {"mnist-cnn", "mnist-mlp"} <= set(shipped)
+    assert not set(shipped) & {"mnist-cnn-robust", "mnist-certified"}     # ordinary training only
+    assert {"mnist-cnn-robust", "mnist-certified"} <= set(L.shipped_classifiers(defended=True))
+    assert "mnistm-cnn" not in shipped                                    # takes colour digits
     models = L.comparison_models(min_models=len(shipped) + 1, n_train=2000)
     assert len(models) == len(shipped) + 1
     extra = next(m for name, m in models.items() if name not in shipped)

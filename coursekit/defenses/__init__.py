@@ -27,13 +27,13 @@ module                   what it holds
                          (:func:`masking_checklist`)
 =======================  ==================================================================
 """
-from .adversarial import (RECIPES, AdvRecipe, TrainedModel, accuracy_under_attack,
+from .adversarial import (RECIPES, ROBUST_RECIPES, AdvRecipe, TrainedModel, accuracy_under_attack,
                           adversarial_loss, adversarial_training, fast_fgsm, held_out_accuracies,
                           inner_attack, plot_history, robust_accuracy,
                           static_adversarial_set, static_adversarial_training, train_defended)
 from .adaptive import (eot_attack, format_masking_report, gradient_masking_checks,
                        naive_vs_adaptive, pgd_attack)
-from .certified_training import ibp_loss, train_ibp, worst_case_logits
+from .certified_training import CERTIFIED_RECIPES, ibp_loss, train_ibp, worst_case_logits
 from .certify import certified_accuracy, certify, interval_bounds, margin_lower_bounds, wong_kolter_bounds
 from .detector import (ActivationDetector, RejectOrClassify, detection_report,
                        detector_aware_attack, fit_detector, train_detector)
@@ -42,9 +42,14 @@ from .frontend import BPDA, SparsifyingFrontEnd, dct2, idct2, sparsified_classif
 from .randomized import GaussianNoiseDefense, with_test_time_dropout
 from .scoreboard import (AttackBudget, Defense, defense_table, evaluate_defense, format_table,
                          masking_checklist)
+from .variants import VARIANTS
+
+# The shipped classifiers trained to resist attacks (notebook 02); every other shipped MNIST
+# classifier was trained the ordinary way.
+DEFENDED_MODELS = (*ROBUST_RECIPES, *CERTIFIED_RECIPES, *VARIANTS)
 
 __all__ = [
-    "RECIPES", "AdvRecipe", "TrainedModel", "accuracy_under_attack", "adversarial_loss",
+    "DEFENDED_MODELS", "RECIPES", "AdvRecipe", "TrainedModel", "accuracy_under_attack", "adversarial_loss",
     "adversarial_training", "fast_fgsm", "held_out_accuracies", "inner_attack", "plot_history",
     "robust_accuracy",
     "static_adversarial_set", "static_adversarial_training", "train_defended",
