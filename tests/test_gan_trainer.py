@@ -155,3 +155,18 @@ def test_dcgan_generator_with_virtual_batch_norm():
     assert len(h["g_loss"]) == 3 and all(torch.isfinite(torch.tensor(h["g_loss"])))
     with pytest.raises(ValueError, match="norm must be"):
         DCGANGenerator(norm="layer")
+
+
+def test_dcgan_discriminator_without_batch_norm():
+    # Gulrajani et al. 2017, §4: the gradient penalty needs a critic whose output for x depends on
+    # x alone; with norm="none" it does, with batch norm (train mode) it does not
+    torch.manual_seed(0)
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    for norm, independent in (("none", True), ("batch", False)):
+        D = DCGANDiscriminator(ndf=8, norm=norm).train()
+        with torch.no_grad():
+            alone, together = D(x[:1]) if norm == "none" else D(x[:2])[:1], D(x)[:1]
+        assert torch.allclose(alone, together, atol=1e-6) == independent, norm
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in DCGANDiscriminator(ndf=8, norm="none").modules())
+    with pytest.raises(ValueError, match="norm must be"):
+        DCGANDiscriminator(norm="layer")

@@ -171,15 +171,23 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(nn.Module):
-    """image (N, 1, 28, 28) → logit (N,): two stride-2 convolutions (28 → 14 → 7), then linear."""
+    """image (N, 1, 28, 28) → logit (N,): two stride-2 convolutions (28 → 14 → 7), then linear.
 
-    def __init__(self, ndf: int = 64, channels: int = 1):
+    ``norm="none"`` drops the batch norm, as WGAN-GP's critic must (Gulrajani et al. 2017, §4):
+    with batch norm each output depends on the whole batch, so the gradient penalty, a
+    constraint on ∇D(x) for single inputs x, no longer means what it says.
+    """
+
+    def __init__(self, ndf: int = 64, channels: int = 1, norm: str = "batch"):
         super().__init__()
+        if norm not in ("batch", "none"):
+            raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}")
+        batch_norm = norm == "batch"
         self.net = nn.Sequential(
-            nn.Conv2d(channels, ndf, 4, stride=2, padding=1),                 # (N, ndf, 14, 14)
+            nn.Conv2d(channels, ndf, 4, stride=2, padding=1),                      # (N, ndf, 14, 14)
             nn.LeakyReLU(0.2),
-            nn.Conv2d(ndf, 2 * ndf, 4, stride=2, padding=1, bias=False),      # (N, 2·ndf, 7, 7)
-            nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf, 2 * ndf, 4, stride=2, padding=1, bias=not batch_norm),  # (N, 2·ndf, 7, 7)
+            nn.BatchNorm2d(2 * ndf) if batch_norm else nn.Identity(), nn.LeakyReLU(0.2),
             nn.Flatten(),
             nn.Linear(2 * ndf * 7 * 7, 1),
         )
