@@ -170,6 +170,13 @@ def test_generator_losses_add_up():
         total, t, _, _ = generator_losses(gens, d_a, d_b, real_a, real_b, lambda_cycle=7.0, lambda_identity=0.3)
     expected = t["adv_ab"] + t["adv_ba"] + 7 * (t["cycle_a"] + t["cycle_b"]) + 7 * 0.3 * (t["identity_a"] + t["identity_b"])
     assert torch.allclose(total, expected)
+    # a separate weight for the B → A → B cycle (the official code's lambda_B) also weighs G's identity term
+    with torch.no_grad():
+        total_b, t, _, _ = generator_losses(gens, d_a, d_b, real_a, real_b, lambda_cycle=7.0,
+                                            lambda_identity=0.3, lambda_cycle_b=2.0)
+    expected = (t["adv_ab"] + t["adv_ba"] + 7 * t["cycle_a"] + 2 * t["cycle_b"]
+                + 0.3 * (7 * t["identity_a"] + 2 * t["identity_b"]))
+    assert torch.allclose(total_b, expected)
 
 
 def test_learning_rate_is_constant_then_linear_to_zero():

@@ -36,6 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .losses import minimax_d_loss, non_saturating_g_loss
+from ..train import predict
 from .trainer import set_requires_grad
 
 FACTOR = 4
@@ -215,13 +216,6 @@ def train_sr(G: nn.Module, sample_high: Callable[[int, torch.Generator], torch.T
     return history
 
 
-@torch.no_grad()
 def upscale(G: nn.Module, x_low: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """G(x_low) in eval mode, batch by batch, on G's device (G's mode restored after)."""
-    was_training = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    try:
-        return torch.cat([G(b.to(device)) for b in x_low.split(batch_size)])
-    finally:
-        G.train(was_training)
+    return predict(G, x_low, batch_size)
