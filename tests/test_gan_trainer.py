@@ -170,3 +170,48 @@ def test_dcgan_discriminator_without_batch_norm():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in DCGANDiscriminator(ndf=8, norm="none").modules())
     with pytest.raises(ValueError, match="norm must be"):
         DCGANDiscriminator(norm="layer")
+
+
+def test_reuse_fake_is_the_pytorch_examples_dcgan_step():
+    # reuse_fake=True must give exactly the weights of a loop written like the pytorch/examples
+    # DCGAN script (BCE on logits, D on real then on G(z).detach(), then G on the same G(z)
+    # through the updated D), fed the same real batches and noise; and G runs once per step
+    x = torch.rand(256, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    sample_real = lambda n, g: x[torch.randint(len(x), (n,), generator=g)]  # noqa: E731
+
+    def pair():
+        torch.manual_seed(1)
+        return DCGANGenerator(latent_dim=16, ngf=8), DCGANDiscriminator(ndf=8)
+
+    G, D = pair()
+    calls = []
+    G.register_forward_hook(lambda *_: calls.append(1))
+    train_gan(G, D, sample_real, steps=3, batch_size=16, seed=5, progress=False, reuse_fake=True)
+    assert len(calls) == 3
+
+    G_ref, D_ref = pair()
+    G_ref.train(), D_ref.train()
+    bce = torch.nn.BCEWithLogitsLoss()
+    opt_d = torch.optim.Adam(D_ref.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G_ref.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g = torch.Generator().manual_seed(5)
+    for _ in range(3):
+        real, z = sample_real(16, g), G_ref.sample_z(16, g)
+        opt_d.zero_grad()
+        out_real, fake = D_ref(real), G_ref(z)
+        out_fake = D_ref(fake.detach())
+        (bce(out_real, torch.ones_like(out_real)) + bce(out_fake, torch.zeros_like(out_fake))).backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        out = D_ref(fake)
+        bce(out, torch.ones_like(out)).backward()
+        opt_g.step()
+    for ours, ref in ((G, G_ref), (D, D_ref)):
+        for a, b in zip(ours.state_dict().values(), ref.state_dict().values()):
+            assert torch.allclose(a.float(), b.float(), atol=1e-6)
+
+    G2, D2 = pair()
+    calls.clear()
+    G2.register_forward_hook(lambda *_: calls.append(1))
+    train_gan(G2, D2, sample_real, steps=3, batch_size=16, seed=5, progress=False)
+    assert len(calls) == 6  # Algorithm 1: fresh noise for G, so a second forward pass per step

@@ -30,10 +30,13 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 def d_step(G: nn.Module, D: nn.Module, x_real: torch.Tensor, z: torch.Tensor, loss: GANLoss,
            opt_d: torch.optim.Optimizer, real_label: float = 1.0,
-           generator: torch.Generator | None = None) -> dict:
-    """One update of D on a real batch and G(z) (detached: G is not updated here)."""
-    with torch.no_grad():
-        x_fake = G(z)
+           generator: torch.Generator | None = None, x_fake: torch.Tensor | None = None) -> dict:
+    """One update of D on a real batch and G(z) (detached: G is not updated here). ``x_fake``,
+    when given, is G(z) already computed (it is detached here)."""
+    if x_fake is None:
+        with torch.no_grad():
+            x_fake = G(z)
+    x_fake = x_fake.detach()
     d_real, d_fake = D(x_real), D(x_fake)
     if real_label != 1.0:
         l_d = minimax_d_loss(d_real, d_fake, real_label=real_label)
@@ -49,15 +52,17 @@ def d_step(G: nn.Module, D: nn.Module, x_real: torch.Tensor, z: torch.Tensor, lo
     return {"d_loss": l_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
 
 
-def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor, loss: GANLoss,
-           opt_g: torch.optim.Optimizer) -> dict:
-    """One update of G through a frozen D; also reports ‖∇_θG J(G)‖ (how hard G is pushed)."""
+def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor | None, loss: GANLoss,
+           opt_g: torch.optim.Optimizer, x_fake: torch.Tensor | None = None) -> dict:
+    """One update of G through a frozen D; also reports ‖∇_θG J(G)‖ (how hard G is pushed).
+    ``x_fake``, when given, is G(z) already computed with its graph (``z`` is then unused)."""
     set_requires_grad(D, False)
     try:
-        l_g = loss.g_loss(D(G(z)))
+        l_g = loss.g_loss(D(G(z) if x_fake is None else x_fake))
         opt_g.zero_grad(set_to_none=True)
         l_g.backward()
-        grad_norm = torch.sqrt(sum((p.grad ** 2).sum() for p in G.parameters() if p.grad is not None))
+        grad_norm = torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(p.grad) for p in G.parameters() if p.grad is not None]))
         opt_g.step()
     finally:
         set_requires_grad(D, True)
@@ -115,6 +120,7 @@ def train_gan(
     checkpoint_every: int = 100,
     callback: Callable[[int, dict], None] | None = None,
     progress: bool = True,
+    reuse_fake: bool = False,
 ) -> dict:
     """Train G against D for ``steps`` generator updates (each after ``k`` D updates).
 
@@ -125,7 +131,9 @@ def train_gan(
     output on a fixed noise batch is kept; every ``eval_every`` steps ``eval_fn(G)`` is
     recorded. With ``checkpoint`` the run is saved every ``checkpoint_every`` steps and at
     the end, and resumes from the file if it exists. ``callback(step, history)`` runs after
-    each step (live plots, early stops).
+    each step (live plots, early stops). ``reuse_fake=True`` updates G on the last D step's
+    fakes instead of fresh noise, as the pytorch/examples DCGAN script does: one forward pass
+    of G per step instead of two, but G and D then see the same noise.
 
     Returns the history: per-step lists ``d_loss``, ``g_loss``, ``g_grad_norm``, ``d_real``,
     ``d_fake``; ``evals`` (list of dicts with ``step``); ``samples`` (list of (step, images)).
@@ -169,11 +177,15 @@ def train_gan(
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"GAN ({loss.name})",
                disable=not progress)
     for step in bar:
-        for _ in range(k):
+        for i in range(k):
             x_real = sample_real(batch_size, g).to(device)
             z = G.sample_z(batch_size, g)
-            d_stats = d_step(G, D, x_real, z, loss, opt_d, real_label, generator=g)
-        g_stats = g_step(G, D, G.sample_z(batch_size, g), loss, opt_g)
+            x_fake = G(z) if reuse_fake and i == k - 1 else None  # kept with its graph for g_step
+            d_stats = d_step(G, D, x_real, z, loss, opt_d, real_label, generator=g, x_fake=x_fake)
+        if reuse_fake:
+            g_stats = g_step(G, D, None, loss, opt_g, x_fake=x_fake)
+        else:
+            g_stats = g_step(G, D, G.sample_z(batch_size, g), loss, opt_g)
         for key, value in {**d_stats, **g_stats}.items():
             history[key].append(value)
         done = step + 1
