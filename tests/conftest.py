@@ -17,6 +17,15 @@ def cnn():
     return load_pretrained("mnist-cnn")
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test on one thread: the defense tests train small models, and on a shared 2-core
+    machine several threads per process only fight each other. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    with ck.threads(1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def test_set():
     return mnist("test").tensors()

@@ -19,10 +19,7 @@ from coursekit.models import build
 from coursekit.train import accuracy
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with ck.threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,7 @@ from coursekit.train import accuracy
 NAME, EPS = "mnist-cnn-robust", 0.3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with ck.threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 import torch
 from torch import nn
 
-import coursekit as ck
 from coursekit.attacks import fgsm, pgd
 from coursekit.defenses import (GaussianNoiseDefense, RejectOrClassify, certified_accuracy,
                                 sparsified_classifier)
@@ -25,10 +24,7 @@ SMALL = AttackBudget(eps=0.3, spsa_steps=4, spsa_samples=16, restarts=3, strong_
                      strong_alpha=0.03, pgd_steps=10, pgd_alpha=0.03, unbounded_steps=10)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with ck.threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from dataclasses import asdict
 import pytest
 import torch
 
-import coursekit as ck
 from coursekit.attacks import pgd
 from coursekit.defenses.variants import N_EVAL, N_REPEAT, VARIANTS
 from coursekit.models import load_pretrained
@@ -21,10 +20,7 @@ NAMES = sorted(VARIANTS)
 EPS = 0.3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with ck.threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
