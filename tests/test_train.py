@@ -93,3 +93,17 @@ def test_pretrain_command_is_deterministic(tmp_path):
 def test_pretrain_rejects_unknown_names():
     with pytest.raises(SystemExit):
         pretrain_main(["mnist-gpt"])
+
+
+def test_every_shipped_model_has_exactly_one_recipe():
+    from coursekit import pretrain as P
+    from coursekit.models.pretrained import read_manifest
+
+    registries = (P.RECIPES, P.GAN_RECIPES, P.CERTIFIED_RECIPES, P.VARIANTS, P.ROBUST_RECIPES,
+                  P.TRANSLATION_RECIPES)
+    assert len(P.BUILDERS) == sum(len(r) for r in registries)  # no name in two registries
+    assert set(read_manifest()) <= set(P.BUILDERS)              # every shipped file can be rebuilt
+    assert list(P.BUILDERS).index("mnist-cnn") < list(P.BUILDERS).index("mnist-dcgan")
+    assert list(P.BUILDERS).index("mnistm-cnn") < list(P.BUILDERS).index("mnist-cyclegan")
+    with pytest.raises(ValueError, match="unknown recipe 'nope'"):
+        P.pretrain("nope")

@@ -36,9 +36,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..train import predict
 from .losses import lsgan_d_loss, lsgan_g_loss
 from .nets import dcgan_init
-from ..train import predict
 from .trainer import set_requires_grad
 
 
@@ -160,8 +160,9 @@ class CycleGANConfig:
 
     ``lambda_identity`` multiplies ``lambda_cycle`` (the official code's λ_idt = 0.5, so the
     identity term weighs 5). ``lambda_cycle_b`` weighs the B → A → B cycle on its own when set
-    (the official code's separate ``lambda_A`` and ``lambda_B``); None means ``lambda_cycle``. The learning rate is constant for the first
-    epochs_constant / (epochs_constant + epochs_decay) of training, then decays linearly to 0.
+    (the official code's separate ``lambda_A`` and ``lambda_B``); None means ``lambda_cycle``.
+    The learning rate is constant for the first epochs_constant / (epochs_constant +
+    epochs_decay) of training, then decays linearly to 0.
     """
 
     channels_a: int = 3

@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .losses import minimax_d_loss, non_saturating_g_loss
 from ..train import predict
+from .losses import minimax_d_loss, non_saturating_g_loss
 from .trainer import set_requires_grad
 
 FACTOR = 4
