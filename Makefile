@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.coursekit-installed
 # Notebooks run in quick mode under test; matplotlib draws off-screen.
 TEST_ENV := COURSEKIT_QUICK=1 MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: lab test unit notebooks bench pretrained env clean-env help release grade
+.PHONY: lab test test-full unit notebooks bench pretrained env clean-env help release grade
 
 help:
 	@echo "make lab         set up .venv if needed, open the course in JupyterLab"
 	@echo "make test        set up .venv if needed, run unit tests and every notebook (quick mode)"
+	@echo "make test-full   every notebook in full mode, each within the time its first cell states"
 	@echo "make unit        unit tests only;  make notebooks: notebooks only"
 	@echo "make bench       run benchmarks/ and print the tables"
 	@echo "make pretrained  rebuild every shipped pretrained file (minutes)"
@@ -44,6 +45,12 @@ PLAIN_NOTEBOOKS = $$($(PY) -c "from coursekit.grading import exercise_notebooks 
 
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests $(PLAIN_NOTEBOOKS) --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
+
+# Full mode is what a student runs: every notebook without COURSEKIT_QUICK, in a fresh kernel,
+# failing on an error or on a notebook slower than the time its first cell states (or 5 min).
+# NOTEBOOKS="01 02" runs a subset; tools/run_notebooks.py --help for more.
+test-full: $(STAMP)
+	MPLBACKEND=Agg PYTHONHASHSEED=0 $(PY) -m tools.run_notebooks $(NOTEBOOKS)
 
 unit: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
