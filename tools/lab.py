@@ -41,13 +41,13 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def prepare(work_dir: Path = DEFAULT_DIR) -> list[str]:
+def prepare(work_dir: Path = DEFAULT_DIR, course_dir: Path = NOTEBOOKS) -> list[str]:
     """Copy the course notebooks missing from ``work_dir``; return the lines to tell the student."""
     work_dir.mkdir(parents=True, exist_ok=True)
     record_path = work_dir / RECORD
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     copied, updated = [], []
-    for source in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+    for source in sorted(course_dir.glob("[0-9][0-9]_*.ipynb")):
         mine = work_dir / source.name
         if not mine.exists():
             shutil.copyfile(source, mine)
