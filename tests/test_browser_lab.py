@@ -72,10 +72,10 @@ def nbgrader_ui(page) -> list[str]:
 def test_students_lab_has_no_instructor_tools_and_greets_with_no_warning(student_lab, new_page):
     page, log = new_page()
     open_notebook(page, student_lab, "00_start_here.ipynb")
-    config = json.loads(page.locator("#jupyter-config-data").text_content())
-    assert "@jupyter/nbgrader" in config["disabledExtensions"]
     page.wait_for_timeout(2000)    # what greets: notifications come a moment after the page
     assert nbgrader_ui(page) == []
+    config = json.loads(page.locator("#jupyter-config-data").text_content())
+    assert "@jupyter/nbgrader" in config["disabledExtensions"]
     assert page.locator(".Toastify__toast").count() == 0, page.locator(".Toastify__toast").all_inner_texts()
     startup = student_lab.log_text().split("Use Control-C to stop this server")[0]   # until it is up
     assert "is running at" in startup
