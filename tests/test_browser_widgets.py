@@ -57,6 +57,28 @@ def move(page, lab, name, cell, label: str, dx: float):
     settle(lab, name)
 
 
+def widget_notebook(new_page, lab, name: str):
+    """Open scratch notebook ``name`` and Run All; (page, its log, the first cell: the widget's)."""
+    page, log = new_page()
+    open_notebook(page, lab, name)
+    run_all(page)
+    cell = code_cell(page, 0)
+    assert_widget(cell)
+    return page, log, cell
+
+
+def redraw_once(page, lab, name: str, cell, label: str, dx: float) -> dict:
+    """Drag slider ``label``; check that the kernel drew once and that the page shows its figure
+    (the Output widget's only image); return the kernel's report."""
+    img = cell.locator(".widget-output img")
+    before = report(page)
+    move(page, lab, name, cell, label, dx)
+    now = report(page, until=lambda r: r["shown"] == [image_sha(img)])
+    assert now["shown"] == [image_sha(img)], "the page shows another figure than the kernel drew"
+    assert now["draws"] == before["draws"] + 1, f"{label}: {now['draws'] - before['draws']} redraws for one change"
+    return now
+
+
 def report(page, until=None, timeout: float = 20) -> dict:
     """Run the report cell (the last) and read the JSON it prints. With ``until``, run it again
     until ``until(report)`` holds or ``timeout`` runs out: the browser tells the kernel what an
@@ -91,22 +113,14 @@ def test_03_eps_and_n_sliders_redraw_once_with_the_value_they_show(lab, new_page
         REPORT_OUTPUTS + "fig = demo.state['figure']\n"
         "print(json.dumps({'eps': demo.state['eps'], 'n': demo.state['n'], 'draws': demo.draws, 'shown': shown(box.children[1]),"
         " 'legend': [t.get_text() for t in fig.axes[0].get_legend().get_texts()]}))")
-    page, log = new_page()
-    open_notebook(page, lab, name)
-    run_all(page)
-    cell = code_cell(page, 0)
-    assert_widget(cell)
+    page, log, cell = widget_notebook(new_page, lab, name)
     img = cell.locator(".widget-output img")
     start = report(page, until=lambda r: r["shown"] == [image_sha(img)])
     assert start["shown"] == [image_sha(img)], "the page shows another figure than the kernel drew"
     assert readout(cell, "ε") == "0.05" and readout(cell, "n") == "1000"
 
     for label, dx in (("ε", 45), ("n", -60)):
-        before = report(page)
-        move(page, lab, name, cell, label, dx)
-        now = report(page, until=lambda r: r["shown"] == [image_sha(img)])
-        assert now["shown"] == [image_sha(img)], "the page shows another figure than the kernel drew"
-        assert now["draws"] == before["draws"] + 1, f"{label}: {now['draws'] - before['draws']} redraws for one change"
+        now = redraw_once(page, lab, name, cell, label, dx)
         assert readout(cell, "ε") == f"{now['eps']:g}", "the ε label differs from the value the figure uses"
         assert f"largest move of one input: ε = {readout(cell, 'ε')}" in now["legend"]
         assert readout(cell, "n") == str(now["n"])
@@ -135,11 +149,7 @@ def test_01_fgsm_sliders_redraw_for_the_values_they_show(lab, new_page):
         "widgets.interact(show_eps, eps=widgets.FloatSlider(value=0.1, min=0.0, max=0.4, step=0.01, description='ε'),\n"
         "                 index=widgets.IntSlider(value=0, min=0, max=99, description='digit'));",
         "import json\nprint(json.dumps(drawn[-1]))")
-    page, log = new_page()
-    open_notebook(page, lab, name)
-    run_all(page)
-    cell = code_cell(page, 0)
-    assert_widget(cell)
+    page, log, cell = widget_notebook(new_page, lab, name)
     img = cell.locator(".widget-interact .widget-output img")
     for label, dx, key, fmt in (("ε", 80, "eps", "{:.2f}"), ("digit", 50, "index", "{}")):
         shown_before = image_sha(img)
@@ -161,18 +171,9 @@ def test_04_latent_sliders_redraw_the_generators_image(lab, new_page):
         "u, v = torch.randn(2, G.latent_dim, generator=g)\n"
         "explorer = LatentExplorer(G, {'ink': u / u.norm(), 'slant': v / v.norm()}, seed=4)\nexplorer.show()",
         REPORT_OUTPUTS + "print(json.dumps({'alpha': explorer.alpha, 'draws': explorer.draws, 'shown': shown(explorer._out)}))")
-    page, log = new_page()
-    open_notebook(page, lab, name)
-    run_all(page)
-    cell = code_cell(page, 0)
-    assert_widget(cell)
-    img = cell.locator(".widget-output img")
+    page, log, cell = widget_notebook(new_page, lab, name)
     for label, dx in (("ink", 60), ("slant", -40)):
-        before = report(page)
-        move(page, lab, name, cell, label, dx)
-        now = report(page, until=lambda r: r["shown"] == [image_sha(img)])
-        assert now["shown"] == [image_sha(img)], "the page shows another image than the generator drew"
-        assert now["draws"] == before["draws"] + 1, f"{label}: {now['draws'] - before['draws']} redraws for one change"
+        now = redraw_once(page, lab, name, cell, label, dx)
         assert readout(cell, label) == f"{now['alpha'][label]:+.1f}".replace("-", "\u2212")   # d3's minus sign
     assert log.errors == []
 
@@ -201,11 +202,7 @@ def test_07_rater_fits_a_laptop_screen_records_answers_and_scores_as_a_replay(la
     from coursekit.widgets import RatingSession
     name = scratch_notebook(lab.root, "widget_07.ipynb", RATER_CELL.format(exposure=None),
                             "import json\nprint(json.dumps([t.said_real for t in rater.session.trials]))")
-    page, log = new_page(1366, 768)
-    open_notebook(page, lab, name)
-    run_all(page)
-    cell = code_cell(page, 0)
-    assert_widget(cell)
+    page, log, cell = widget_notebook(new_page, lab, name)   # a 1366 × 768 window
 
     # The layout: scrolled to its top, image and buttons are on a 1366 × 768 screen at once.
     widget = cell.locator(".jp-OutputArea-output .widget-vbox").first
@@ -244,11 +241,7 @@ def test_07_rater_fits_a_laptop_screen_records_answers_and_scores_as_a_replay(la
 
 def test_07_exposure_starts_when_the_image_appears_and_restarts_for_each_image(lab, new_page):
     name = scratch_notebook(lab.root, "widget_07_timed.ipynb", RATER_CELL.format(exposure=0.5))
-    page, log = new_page()
-    open_notebook(page, lab, name)
-    run_all(page)
-    cell = code_cell(page, 0)
-    assert_widget(cell)
+    page, log, cell = widget_notebook(new_page, lab, name)
     screen = cell.locator(".widget-html-content:has(.ck-rater-screen)").element_handle()
     page.evaluate("""screen => {
         window.ckShown = [];   // {trial, on, off}: when each picture was put on screen, and hidden
