@@ -52,9 +52,15 @@ def screenshot_dir() -> Path:
     return Path(os.environ.get("COURSEKIT_SCREENSHOTS", ROOT / "build" / "browser-failures"))
 
 
+_SHARED: dict = {}   # the fixtures below are imported by several modules: one browser, one lab
+
+
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory):
+def browser():
     """One headless Chromium for the session, with a fresh profile (Playwright's temporary one)."""
+    if "browser" in _SHARED:
+        yield _SHARED["browser"]
+        return
     path = chromium_path()
     if path is None:
         _unavailable("no Chromium found (looked for $COURSEKIT_CHROMIUM, /usr/bin/chromium, chromium on PATH)")
@@ -63,9 +69,9 @@ def browser(tmp_path_factory):
     except ImportError:
         _unavailable("the playwright package is not installed")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        _SHARED["browser"] = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        yield _SHARED["browser"]
+        _SHARED.pop("browser").close()
 
 
 @dataclass
@@ -189,11 +195,14 @@ def stop_lab(lab: Lab) -> None:
 @pytest.fixture(scope="session")
 def student_lab(browser, tmp_path_factory):
     """The student's lab exactly as ``make lab`` starts it, on copies in a scratch folder."""
+    if "lab" in _SHARED:
+        yield _SHARED["lab"]
+        return
     tmp = tmp_path_factory.mktemp("student-lab")
     work = tmp / "my-notebooks"
-    lab = start_lab(["--dir", str(work)], work, tmp)
-    yield lab
-    stop_lab(lab)
+    _SHARED["lab"] = start_lab(["--dir", str(work)], work, tmp)
+    yield _SHARED["lab"]
+    stop_lab(_SHARED.pop("lab"))
 
 
 def kernel_state(lab: Lab, name: str) -> dict | None:
