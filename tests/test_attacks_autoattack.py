@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from coursekit import attacks as A
-from coursekit.attacks.apgd import apgd_run, checkpoints
+from coursekit.attacks.apgd import checkpoints, step_halving
 from coursekit.attacks.square import p_schedule
 from coursekit.data import mnist
 from coursekit.models import load_pretrained
@@ -81,6 +81,28 @@ def test_checkpoints_follow_the_paper(steps):
     assert checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
 
 
+def test_step_halving_conditions_by_hand():
+    """At a checkpoint after a phase of 20 steps, ρ = 0.75: condition 1 holds below 15 rises."""
+    ups = torch.tensor([14.0, 15.0, 20.0, 20.0, 20.0])
+    halved_then = torch.tensor([True, True, True, False, False])
+    f_max = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.5])
+    f_max_then = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0])
+    got = step_halving(ups, 20, halved_then, f_max, f_max_then, rho=0.75)
+    # 1: too few rises; 2: 15 rises is not fewer than 15; 3: rising and halved last time;
+    # 4: not halved last time and no better than then (condition 2); 5: it improved
+    assert got.tolist() == [True, False, False, True, False]
+
+
+def test_apgd_without_its_ideas_is_pgd_with_a_fixed_step(robust, digits):
+    x, y = digits[0][:20], digits[1][:20]
+    _, info = A.apgd(robust, x, y, EPS, steps=30, step=0.01, momentum=1.0, halving=False,
+                     generator=torch.Generator().manual_seed(0), trace=True)
+    steps = info["step"][~info["step"].isnan()]
+    assert torch.all(steps == 0.01)
+    with pytest.raises(ValueError, match="step must be a number > 0"):
+        A.apgd(robust, x, y, EPS, step=0)
+
+
 def test_apgd_step_halving_follows_conditions_1_and_2(robust, digits):
     """Re-derive every halving from the recorded losses: at each checkpoint w_j, η halves exactly
     when (1) f rose in fewer than ρ = 75% of the steps since w_{j−1}, or (2) η was not halved at
@@ -118,9 +140,11 @@ def test_apgd_step_halving_follows_conditions_1_and_2(robust, digits):
 
 def test_apgd_returns_the_best_point_when_it_fails(robust, digits):
     x, y = digits[0][:40], digits[1][:40]
-    x_adv, info = A.apgd(robust, x, y, EPS, steps=30, generator=torch.Generator().manual_seed(0),
+    # 100 steps: the last checkpoint is at 99, so the last iterate is not the best point by luck
+    x_adv, info = A.apgd(robust, x, y, EPS, steps=100, generator=torch.Generator().manual_seed(0),
                          trace=True)
     survived = ~info["fooled"]
+    assert survived.sum() >= 30
     with torch.no_grad():
         f_adv = F.cross_entropy(robust(x_adv), y, reduction="none")
     best = info["loss"].nan_to_num(float("-inf")).max(0).values
@@ -249,8 +273,12 @@ def test_autoattack_x_adv_is_the_worst_case_per_digit(robust, aa):
     assert (res.x_adv - x).abs().max() <= EPS + 1e-6
     with torch.no_grad():
         pred = robust(res.x_adv).argmax(1)
-    broken = torch.tensor([b not in ("",) for b in res.broken_by])
+    broken = torch.tensor([b != "" for b in res.broken_by])
     assert torch.equal(pred != y, broken), "broken digits are fooled at x_adv, robust ones are not"
+    with torch.no_grad():   # a survivor's x_adv is the closest call any attack found
+        margin_adv, margin_x = A.margin_loss(robust(res.x_adv), y, False), A.margin_loss(robust(x), y, False)
+    assert torch.all(margin_adv[~broken] <= margin_x[~broken])
+    assert (margin_adv[~broken] < margin_x[~broken]).float().mean() > 0.9
 
 
 def test_autoattack_is_at_least_as_strong_as_its_first_attack(robust, aa):
@@ -268,8 +296,10 @@ def pgd_trained():
 
 # Few digits here, so the bar is wider than the issue's (1 point on 500 digits, asserted from the
 # stored comparison): two random attacks disagree on the borderline digits, and on 100-200 digits
-# one digit is 0.5-1 point. The tolerances are 3 points; a broken attack misses by far more
-# (an APGD that forgets its momentum and halving, or a Square that accepts every proposal).
+# one digit is 0.5-1 point. The tolerance is 3 points. What it catches, seen when this test was
+# written: APGD-CE descending the loss, Square accepting worse points. What it does not: APGD
+# without its step halving, APGD-T with one target (on this model they break as many digits);
+# the tests above check those parts one by one.
 @pytest.mark.parametrize("attack", ["apgd-ce", "apgd-dlr", "apgd-t", "square"])
 def test_robust_accuracy_agrees_with_torchattacks(pgd_trained, digits, attack):
     torchattacks = pytest.importorskip("torchattacks")

@@ -85,6 +85,22 @@ def checkpoints(steps: int) -> list[int]:
     return points
 
 
+def step_halving(ups: torch.Tensor, phase: int, halved_then: torch.Tensor, f_max: torch.Tensor,
+                 f_max_then: torch.Tensor, rho: float = 0.75) -> torch.Tensor:
+    """Which examples halve η at a checkpoint w_j (Algorithm 1), as a (N,) bool tensor.
+
+    ``ups``: in how many of the ``phase`` = w_j − w_{j−1} steps since the last checkpoint the
+    loss went up; ``halved_then``: whether η was halved at w_{j−1}; ``f_max`` and
+    ``f_max_then``: the best loss now and at w_{j−1}.
+
+    1. ups < ρ·phase: the steps mostly failed to climb, η is too large;
+    2. η was not halved at w_{j−1} and f_max has not improved since: the search stalls.
+    """
+    condition_1 = ups < rho * phase
+    condition_2 = ~halved_then & (f_max <= f_max_then)
+    return condition_1 | condition_2
+
+
 def _project(x_new: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
     """P_S: onto the L∞ ball of radius eps around x, then into [0, 1]."""
     return torch.min(torch.max(x_new, x - eps), x + eps).clamp(0, 1)
@@ -115,7 +131,8 @@ def _loss_and_grad(model, x_k: torch.Tensor, loss_fn: Callable, rows: torch.Tens
 
 def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, fooled_fn: Callable,
              rho: float = 0.75, momentum: float = 0.75, random_start: bool = True,
-             generator: torch.Generator | None = None, eot: int = 1) -> dict:
+             generator: torch.Generator | None = None, eot: int = 1, step: float | None = None,
+             halving: bool = True) -> dict:
     """Algorithm 1 on a batch for any per-example loss: the core of :func:`apgd` and :func:`apgd_t`.
 
     ``loss_fn(logits, rows) -> (n,)`` is f, to climb, and ``fooled_fn(logits, rows) -> (n,)``
@@ -124,14 +141,17 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
     ``x_adv`` (N, C, H, W), ``fooled`` (N,), ``iterations`` (N,) gradient evaluations spent
     on each example, and the traces ``loss`` and ``step`` (steps + 1, N): f(x⁽ᵏ⁾) and η⁽ᵏ⁾ at
     each iteration k (NaN after an example stopped). ``eot`` averages f and ∇f over that many
-    forward passes of a random model (AutoAttack's "rand" version uses 20).
+    forward passes of a random model (AutoAttack's "rand" version uses 20). ``step`` is η⁽⁰⁾
+    (default 2ε); with ``halving=False`` and ``momentum=1`` what is left is PGD with a fixed
+    step, from the same start.
     """
     n, shape = len(x), (-1, *[1] * (x.ndim - 1))          # shape: (N,) -> (N, 1, 1, 1)
     rows = torch.arange(n, device=x.device)
     x_k = _random_start(x, eps, generator) if random_start else x.clone()
     f_k, grad, logits = _loss_and_grad(model, x_k, loss_fn, rows, eot)
     fooled = fooled_fn(logits, rows)
-    eta = torch.full((n,), 2.0 * eps, dtype=x.dtype, device=x.device)             # η⁽⁰⁾ = 2ε
+    eta = torch.full((n,), 2.0 * eps if step is None else step, dtype=x.dtype,
+                     device=x.device)                                              # η⁽⁰⁾ = 2ε
     x_adv, x_prev = x_k.clone(), x_k.clone()
     x_max, f_max, grad_max = x_k.clone(), f_k.clone(), grad.clone()
     ups = torch.zeros(n, device=x.device)            # steps since the last checkpoint where f rose
@@ -159,9 +179,8 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
         iterations[a] += 1
         trace["loss"][k + 1, a], trace["step"][k + 1, a] = f_new, eta[a]
         if k + 1 in w:                       # checkpoint w_j: halve η, go back to x_max
-            condition_1 = ups < rho * (k + 1 - last_w)
-            condition_2 = ~halved_then & (f_max <= f_max_then)
-            halve = (condition_1 | condition_2) & ~fooled
+            halve = step_halving(ups, k + 1 - last_w, halved_then, f_max, f_max_then, rho)
+            halve &= ~fooled & halving
             eta[halve] /= 2
             x_k[halve], f_k[halve], grad[halve] = x_max[halve], f_max[halve], grad_max[halve]
             halved_then, f_max_then, last_w = halve, f_max.clone(), k + 1
@@ -183,16 +202,20 @@ def _check_apgd_args(model, x, y, eps, steps, rho, momentum, eot):
 def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 100,
          loss: str = "ce", targeted: bool = False, rho: float = 0.75, momentum: float = 0.75,
          random_start: bool = True, generator: torch.Generator | None = None, eot: int = 1,
-         trace: bool = False):
+         step: float | None = None, halving: bool = True, trace: bool = False):
     """APGD-CE (``loss="ce"``) or APGD-DLR (``loss="dlr"``): Algorithm 1, ``steps`` gradient steps.
 
     The defaults are AutoAttack's (100 steps, ρ = 0.75, momentum 0.75, one random start drawn
     from ``generator``). ``targeted=True`` (cross-entropy only) descends the loss to the
     classes ``y``. ``eot`` averages each gradient over that many passes of a random model.
+    ``step`` (η⁽⁰⁾, default 2ε) and ``halving`` switch APGD's ideas off one by one: with
+    ``momentum=1, halving=False, step=α`` it is PGD with step α (and its trace).
     Returns x_adv, or (x_adv, info) with ``trace=True``: info is
     :func:`apgd_run`'s dict without ``x_adv`` (fooled, iterations, loss and step traces).
     """
     _check_apgd_args(model, x, y, eps, steps, rho, momentum, eot)
+    if step is not None:
+        check_positive("step", step)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if targeted and loss != "ce":
@@ -210,7 +233,7 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
 
     with eval_mode(model):
         out = apgd_run(model, x, eps, steps, loss_fn, fooled_fn, rho, momentum, random_start,
-                       generator, eot)
+                       generator, eot, step, halving)
     x_adv = out.pop("x_adv")
     return (x_adv, out) if trace else x_adv
 
