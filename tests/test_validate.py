@@ -117,3 +117,27 @@ def test_the_checks_name_the_argument():
         check_finite("lr", float("nan"))
     check_finite("lr", 1e-3)
     assert as_bools("b", [0, 1]).tolist() == [False, True]
+
+
+def test_a_caller_writing_into_mnist_changes_no_later_caller():
+    from coursekit.data import mnist
+    first = mnist("test")
+    original = first.images[0].clone(), first.targets[0].item()
+    first.images[0] = 255
+    first.targets[0] = 3 if original[1] != 3 else 4
+    again = mnist("test")
+    assert torch.equal(again.images[0], original[0]) and again.targets[0].item() == original[1]
+    assert torch.equal(again.tensors(1)[0][0, 0] * 255, original[0].float())
+
+
+def test_changing_the_returned_feature_network_changes_no_metric():
+    from coursekit.metrics import extract_features, feature_network
+    images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    before = extract_features(images, progress=False)
+    net = feature_network("mnist")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+    after = extract_features(images, progress=False)
+    assert torch.equal(before.features, after.features)
+    assert any(p.abs().sum() > 0 for p in feature_network("mnist").parameters())
