@@ -50,7 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks._common import check_images, check_labels, eval_mode, predict_labels
+from ..attacks._common import check_images, eval_mode, predict_labels
+from ..validate import check_labels
 from ..models.classifiers import Normalize
 
 AFFINE = (nn.Linear, nn.Conv2d, Normalize)
@@ -132,10 +133,17 @@ def _spec_interval(last: nn.Linear, C: torch.Tensor, lower: torch.Tensor, upper:
     return mid - rad, mid + rad
 
 
-def _last_linear(layers, spec):
-    if spec is not None and not isinstance(layers[-1], nn.Linear):
+def _check_spec(layers, spec, n):
+    """A specification C is (N, m, K): one m × K matrix per input, K the number of logits."""
+    if spec is None:
+        return
+    if not isinstance(layers[-1], nn.Linear):
         raise ValueError(f"a specification needs a network ending in nn.Linear, got "
                          f"{type(layers[-1]).__name__}")
+    k = layers[-1].out_features
+    if not isinstance(spec, torch.Tensor) or spec.ndim != 3 or spec.shape[0] != n or spec.shape[2] != k:
+        raise ValueError(f"spec must have shape ({n}, m, {k}) (one m × {k} matrix per input), got "
+                         + (f"{tuple(spec.shape)}" if isinstance(spec, torch.Tensor) else type(spec).__name__))
 
 
 def interval_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool = True,
@@ -148,7 +156,7 @@ def interval_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool = 
     """
     _check_args(x, eps, clip)
     layers = bound_layers(model)
-    _last_linear(layers, spec)
+    _check_spec(layers, spec, len(x))
     lower, upper = input_box(x, eps, clip)
     for layer in (layers[:-1] if spec is not None else layers):
         lower, upper = interval_step(layer, lower, upper)
@@ -277,7 +285,7 @@ def wong_kolter_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool
     """
     _check_args(x, eps, clip)
     layers = bound_layers(model)
-    _last_linear(layers, spec)
+    _check_spec(layers, spec, len(x))
     box = input_box(x, eps, clip)
     shapes, relu_bounds = [], {}
     lower, upper = box                   # interval bounds of the current activation
@@ -304,13 +312,13 @@ def margin_lower_bounds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
                         method: str = "ibp", clip: bool = True) -> torch.Tensor:
     """Lower bounds on z_y − z_j over the ball, (N, K), with +inf at j = y."""
     _check_args(x, eps, clip)
-    check_labels(y, len(x))
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     layers = bound_layers(model)
     if not isinstance(layers[-1], nn.Linear):
         raise ValueError(f"certification needs a network ending in nn.Linear (the logits), got "
                          f"{type(layers[-1]).__name__}")
+    check_labels(y, len(x), num_classes=layers[-1].out_features)
     C = margin_spec(y.long(), layers[-1].out_features)
     bound = interval_bounds if method == "ibp" else wong_kolter_bounds
     lower, _ = bound(model, x, eps, clip=clip, spec=C)
@@ -326,9 +334,10 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, meth
     change the answer: examples that IBP does not certify already (the intersected bounds
     are never looser) and that the model classifies correctly (else no bound can be > 0).
     """
-    check_labels(y, len(x))
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    layers = bound_layers(model)
+    check_labels(y, len(x), num_classes=getattr(layers[-1], "out_features", None))
     with torch.no_grad():
         ok = torch.cat([(margin_lower_bounds(model, xb, yb, eps, "ibp", clip) > 0).all(1)
                         for xb, yb in zip(x.split(500), y.split(500))]) if len(x) else \
