@@ -141,3 +141,42 @@ def test_changing_the_returned_feature_network_changes_no_metric():
     after = extract_features(images, progress=False)
     assert torch.equal(before.features, after.features)
     assert any(p.abs().sum() > 0 for p in feature_network("mnist").parameters())
+
+
+def _global_states():
+    import random
+    return random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+
+
+def _same_states(a, b):
+    return a[0] == b[0] and (a[1] == b[1]).all() and torch.equal(a[2], b[2])
+
+
+@pytest.mark.parametrize("run", [
+    "resolution_experiment",
+    pytest.param("comparison_models", marks=pytest.mark.xfail(strict=True, reason=(
+        "load_pretrained builds the architecture (random initialisation from the global RNG) "
+        "before loading the weights; drawing nothing there changes the random streams every "
+        "notebook sees after a load, so it lands with a full-mode rerun of the notebooks"))),
+    "train_defended"])
+def test_library_functions_that_seed_leave_the_callers_rng_alone(run):
+    from coursekit import linearity
+    from coursekit.defenses import train_defended
+    torch.manual_seed(1234)
+    before = _global_states()
+    if run == "resolution_experiment":
+        linearity.resolution_experiment(sizes=(7,), n_train=200, n_test=50, epochs=1)
+    elif run == "comparison_models":
+        shipped = len(linearity.shipped_classifiers())
+        linearity.comparison_models(min_models=shipped + 1, n_train=200)
+    else:
+        train_defended("fgsm", n_train=200, n_val=50, epochs=1, progress=False)
+    assert _same_states(before, _global_states()), f"{run} changed the global random state"
+
+
+def test_seeded_runs_are_still_reproducible():
+    from coursekit import linearity
+    a = linearity.resolution_experiment(sizes=(7,), n_train=200, n_test=50, epochs=1)[0]
+    torch.manual_seed(99)
+    b = linearity.resolution_experiment(sizes=(7,), n_train=200, n_test=50, epochs=1)[0]
+    assert a.clean_error == b.clean_error and a.w_l1 == b.w_l1
