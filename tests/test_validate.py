@@ -180,3 +180,17 @@ def test_seeded_runs_are_still_reproducible():
     torch.manual_seed(99)
     b = linearity.resolution_experiment(sizes=(7,), n_train=200, n_test=50, epochs=1)[0]
     assert a.clean_error == b.clean_error and a.w_l1 == b.w_l1
+
+
+def test_certification_checks_dtype_device_batch_and_emptiness(linear, x):
+    y = torch.tensor([1, 2])
+    for fn in (certify, certified_accuracy, margin_lower_bounds):
+        with pytest.raises(TypeError, match="x has dtype torch.float64 but the model's parameters"):
+            fn(linear, x.double(), y, 0.1)
+    with pytest.raises(TypeError, match="x has dtype"):
+        interval_bounds(linear, x.double(), 0.1)
+    with pytest.raises(ValueError, match="batch_size must be an int > 0"):
+        certify(linear, x, y, 0.1, batch_size=0)
+    with pytest.raises(ValueError, match="x must hold at least one example"):
+        certified_accuracy(linear, x[:0], y[:0], 0.1)
+    assert certify(linear, x[:0], y[:0], 0.1).shape == (0,)     # a mask of nothing is fine

@@ -51,7 +51,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..attacks._common import check_images, eval_mode, predict_labels
-from ..validate import check_labels
+from ..validate import check_labels, check_model_input, check_positive
 from ..models.classifiers import Normalize
 
 AFFINE = (nn.Linear, nn.Conv2d, Normalize)
@@ -93,8 +93,10 @@ def margin_spec(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     return eye[y][:, None, :] - eye[None]                                      # (N, K, K)
 
 
-def _check_args(x, eps, clip):
+def _check_args(x, eps, clip, model=None):
     check_images(x)
+    if model is not None:
+        check_model_input(model, x)
     if not (isinstance(eps, numbers.Real) and eps >= 0):
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")
     if not isinstance(clip, bool):
@@ -154,7 +156,7 @@ def interval_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool = 
     are on C·logits, (N, m), the last Linear layer folded into C (tighter; Gowal et al.).
     Differentiable in the model's parameters, so it serves IBP training too.
     """
-    _check_args(x, eps, clip)
+    _check_args(x, eps, clip, model)
     layers = bound_layers(model)
     _check_spec(layers, spec, len(x))
     lower, upper = input_box(x, eps, clip)
@@ -283,7 +285,7 @@ def wong_kolter_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool
     bounds are also intersected with the interval ones (never looser than IBP).
     Memory grows as N · (units of the widest layer)²: pass small batches of x.
     """
-    _check_args(x, eps, clip)
+    _check_args(x, eps, clip, model)
     layers = bound_layers(model)
     _check_spec(layers, spec, len(x))
     box = input_box(x, eps, clip)
@@ -311,7 +313,7 @@ def wong_kolter_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool
 def margin_lower_bounds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                         method: str = "ibp", clip: bool = True) -> torch.Tensor:
     """Lower bounds on z_y − z_j over the ball, (N, K), with +inf at j = y."""
-    _check_args(x, eps, clip)
+    _check_args(x, eps, clip, model)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     layers = bound_layers(model)
@@ -336,6 +338,8 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, meth
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_positive("batch_size", batch_size, integer=True)
+    _check_args(x, eps, clip, model)
     layers = bound_layers(model)
     check_labels(y, len(x), num_classes=getattr(layers[-1], "out_features", None))
     with torch.no_grad():
@@ -358,4 +362,6 @@ def certified_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     """Share of examples certified at ``eps`` (a lower bound on accuracy under *any* attack)."""
     if batch_size is None:
         batch_size = 500 if method == "ibp" else 16
+    if isinstance(x, torch.Tensor) and len(x) == 0:
+        raise ValueError("x must hold at least one example: the certified share of none is undefined")
     return certify(model, x, y, eps, method, clip, batch_size, progress).float().mean().item()
