@@ -3,8 +3,7 @@
     python -m coursekit.defenses.robustness                  # every defended model
     python -m coursekit.defenses.robustness mnist-cnn-pgd    # one of them
 
-For each model, on its sample (:data:`SAMPLES`: the first 1,000 test digits for the older
-models, all 10,000 for the one trained to survive AutoAttack) and at its ε (0.3; 0.1 for the
+For each model, on its sample (:data:`SAMPLES`: the first 1,000 test digits) and at its ε (0.3; 0.1 for the
 IBP-certified model, the radius it was built for), digit by digit:
 
 * clean: classified correctly without attack;
