@@ -181,8 +181,7 @@ def test_pix2pix_models_reproduce_their_recorded_figures(pix2pix_scores):
         assert got["read"] == pytest.approx(metrics["test_accuracy_of_mnist_cnn"], abs=1e-4), name
         assert got["l1"] == pytest.approx(metrics["test_l1"], abs=1e-4), name
         assert metrics["steps"] == PIX2PIX["steps"] and metrics["adversarial"] == PIX2PIX_VARIANTS[name][1]
-        if "fid_lenet_features" in metrics:
-            assert got["fid_lenet"] == pytest.approx(metrics["fid_lenet_features"], rel=1e-3), name
+        assert got["fid_lenet"] == pytest.approx(metrics["fid_lenet_features"], rel=1e-3), name
 
 
 def test_pix2pix_has_a_patch_discriminator():
