@@ -1,27 +1,43 @@
-"""The two outcomes of the lecture on the ring of 8 Gaussians, at toy scale (issue 7).
+"""The ring of 8 Gaussians in notebook 04: the baseline and its one-change variants, seed 0.
 
-Seeds and budgets are the notebook's (seed 0; 2,000 and 1,500 steps). Over seeds 0-5 the
-healthy recipe covered all 8 modes every time (5 of 6 with > 75% high-quality samples) and the
-collapsed one never more than 1, so these bars have margin beyond the seed shown here.
+Measured over seeds 0-3 on PyTorch 2.14.1, 2,000 steps each (modes covered of 8, share of
+high-quality samples): baseline 5/8 63%, 8/8 91%, 8/8 89%, 7/8 87%; k = 5: 1/8 in every seed,
+93%-99% of the samples sharp; β₁ = 0.9 (seeds 0 and 1): 0/8, 0%. The bars below are for seed 0,
+the seed notebook 04 shows.
 """
+import pytest
 import torch
 
-from coursekit.gan.toys import RING_RECIPES, train_ring
+from coursekit.gan.toys import RING_CHANGES, RING_SETTING, train_ring
 
 
-def test_healthy_run_covers_every_mode():
+@pytest.fixture(scope="module")
+def runs():
     threads = torch.get_num_threads()
-    _, _, history, m = train_ring("healthy", steps=2000, seed=0)
-    assert m["modes_covered"] == 8, m
-    assert m["high_quality"] > 0.5, m
-    assert len(history["g_loss"]) == 2000
+    out = {name: train_ring(steps=2000, seed=0, **change) for name, change in RING_CHANGES.items()}
     assert torch.get_num_threads() == threads  # train_ring restores the thread count
+    return out
 
 
-def test_collapsed_run_sits_on_few_modes():
-    _, _, _, m = train_ring("collapsed", steps=1500, seed=0)
-    assert m["modes_covered"] <= 2, m
+def test_each_variant_changes_exactly_one_setting():
+    assert RING_CHANGES["baseline"] == {}
+    for name, change in RING_CHANGES.items():
+        assert len(change) <= 1 and set(change) <= set(RING_SETTING), name
+        assert all(RING_SETTING[key] != value for key, value in change.items()), name
+    assert RING_SETTING["loss"] == "non-saturating"  # the cost notebook 05 recommends
 
 
-def test_recipes_differ_only_in_cost_and_optimiser():
-    assert set(RING_RECIPES["healthy"]) == set(RING_RECIPES["collapsed"]) == {"loss", "lr_d", "lr_g", "betas"}
+def test_baseline_covers_most_modes(runs):
+    _, _, history, m = runs["baseline"]
+    assert len(history["g_loss"]) == 2000
+    assert m["modes_covered"] >= 4 and m["high_quality"] > 0.5, m
+
+
+def test_a_stronger_d_collapses_g_onto_few_sharp_modes(runs):
+    m = runs["k = 5"][3]
+    assert m["modes_covered"] <= 2 and m["high_quality"] > 0.8, m
+
+
+def test_more_momentum_reaches_no_mode(runs):
+    m = runs["β₁ = 0.9"][3]
+    assert m["modes_covered"] == 0 and m["high_quality"] < 0.05, m

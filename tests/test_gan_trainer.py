@@ -215,3 +215,140 @@ def test_reuse_fake_is_the_pytorch_examples_dcgan_step():
     G2.register_forward_hook(lambda *_: calls.append(1))
     train_gan(G2, D2, sample_real, steps=3, batch_size=16, seed=5, progress=False)
     assert len(calls) == 6  # Algorithm 1: fresh noise for G, so a second forward pass per step
+
+
+# ---------------------------------------------------------------- averaged G, conditional GAN
+
+def test_ema_follows_the_average_of_the_weights_and_resumes(tmp_path):
+    import copy
+
+    from coursekit.gan.trainer import ema_update
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    expected = [0.9 * pa.detach() + 0.1 * pb.detach() for pa, pb in zip(a.parameters(), b.parameters())]
+    ema_update(a, b, decay=0.9)
+    assert all(torch.allclose(p, e) for p, e in zip(a.parameters(), expected))
+    # in train_gan: after every step, θ_ema ← β θ_ema + (1 − β) θ; checkpoints keep G_ema
+    kwargs = dict(steps=6, batch_size=16, seed=1, progress=False, ema_decay=0.5)
+    G, D = small_pair()
+    G_ema = copy.deepcopy(G)
+    seen = []
+    train_gan(G, D, ring_sampler, G_ema=G_ema, callback=lambda s, h: seen.append(
+        [p.detach().clone() for p in G.parameters()]), **kwargs)
+    by_hand = [p.detach().clone() for p in small_pair()[0].parameters()]
+    for weights in seen:
+        by_hand = [0.5 * e + 0.5 * w for e, w in zip(by_hand, weights)]
+    assert all(torch.allclose(e, p, atol=1e-6) for e, p in zip(by_hand, G_ema.parameters()))
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(step, history):
+        if step == 3:
+            raise Stop
+    G2, D2 = small_pair()
+    G2_ema = copy.deepcopy(G2)
+    with pytest.raises(Stop):
+        train_gan(G2, D2, ring_sampler, G_ema=G2_ema, checkpoint=tmp_path / "r.pt", checkpoint_every=1,
+                  callback=stop_at_3, **kwargs)
+    G3, D3 = small_pair(seed=9)
+    G3_ema = copy.deepcopy(G3)
+    train_gan(G3, D3, ring_sampler, G_ema=G3_ema, checkpoint=tmp_path / "r.pt", **kwargs)
+    assert all(torch.equal(x, y) for x, y in zip(G_ema.state_dict().values(), G3_ema.state_dict().values()))
+    with pytest.raises(ValueError, match="ema_decay"):
+        train_gan(G, D, ring_sampler, steps=1, ema_decay=1.0)
+
+
+def test_standing_statistics_measure_the_batch_norms_on_g_itself():
+    from coursekit.gan.trainer import standing_statistics
+    torch.manual_seed(0)
+    G = DCGANGenerator(latent_dim=8, ngf=4).eval()
+    weights = {k: v.clone() for k, v in G.state_dict().items() if "running" not in k and "num_batches" not in k}
+    standing_statistics(G, n_batches=20, batch_size=50, seed=3)
+    assert not G.training and all(m.momentum == 0.1 for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert all(torch.equal(v, G.state_dict()[k]) for k, v in weights.items())  # only statistics change
+    # the running mean of the last batch norm is the mean of its input over those 1,000 codes
+    running_mean = G.net[1].running_mean.clone()
+    seen = []
+    handle = G.net[1].register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    with torch.no_grad():
+        G.train()
+        g = torch.Generator().manual_seed(3)
+        for _ in range(20):
+            G(G.sample_z(50, g))
+        G.eval()
+    handle.remove()
+    inputs = torch.cat(seen)
+    torch.testing.assert_close(running_mean, inputs.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+
+
+def test_spectral_norm_discriminator_has_unit_spectral_norms():
+    torch.manual_seed(0)
+    D = DCGANDiscriminator(ndf=8, norm="spectral").train()
+    x = torch.rand(16, 1, 28, 28)
+    for _ in range(30):  # the power iteration runs once per forward pass in train mode
+        D(x)
+    D.eval()
+    linear = D.net[6].weight  # (1, 2·ndf·49): its spectral norm is its Euclidean norm
+    assert linear.norm().item() == pytest.approx(1.0, rel=1e-3)
+    conv = D.net[2].weight.flatten(1)
+    assert torch.linalg.matrix_norm(conv, ord=2).item() == pytest.approx(1.0, rel=1e-2)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+
+
+def test_conditional_gan_steps_and_sampling():
+    from coursekit.gan import ConditionalDCGANDiscriminator, ConditionalDCGANGenerator
+    torch.manual_seed(0)
+    G, D = ConditionalDCGANGenerator(latent_dim=8, ngf=4), ConditionalDCGANDiscriminator(ndf=4)
+    x = G.sample(20, seed=1)
+    assert x.shape == (20, 1, 28, 28) and G.training and G.latent_dim == 8
+    z = G.sample_z(20, torch.Generator().manual_seed(1))
+    G.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(x, G(z, torch.arange(20) % 10))  # classes 0, 1, 2, ... in turn
+        assert not torch.allclose(G(z, torch.zeros(20, dtype=torch.long)), x)  # the label matters
+    G.train()
+    assert D(x, torch.arange(20) % 10).shape == (20,)
+    # the projection term: D(x, y) − D(x, y') = (e(y) − e(y'))·φ(x)
+    D.eval()
+    with torch.no_grad():
+        phi = D.net[:-1](x)
+        diff = D(x, torch.full((20,), 3)) - D(x, torch.full((20,), 5))
+        torch.testing.assert_close(diff, phi @ (D.embed.weight[3] - D.embed.weight[5]))
+    D.train()
+    # train_gan with (images, labels): the fakes are drawn for the real batch's labels
+    data = torch.rand(64, 1, 28, 28), torch.arange(64) % 10
+    asked, drawn = [], []
+    D.register_forward_pre_hook(lambda m, args: asked.append(args[1].clone()))
+    G.register_forward_pre_hook(lambda m, args: drawn.append(args[1].clone()))
+    h = train_gan(G, D, lambda n, g: (data[0][:n], data[1][:n]), steps=2, batch_size=8, n_fixed=12,
+                  sample_every=2, progress=False)
+    assert len(h["g_loss"]) == 2 and h["samples"][0][1].shape == (12, 1, 28, 28)
+    assert all(torch.equal(y, torch.arange(8) % 10) for y in asked)  # D scores real and fake for y
+    training = [y for y in drawn if len(y) == 8]
+    assert len(training) == 4 and all(torch.equal(y, torch.arange(8) % 10) for y in training)  # G draws for y
+    assert torch.equal(drawn[-1], torch.arange(12) % 10)  # the fixed grid: classes 0, 1, 2, ... in turn
+    with pytest.raises(ValueError, match="labels must be"):
+        G.sample(3, labels=torch.tensor([0, 1, 10]))
+
+
+def test_attribute_direction_within_classes_ignores_the_class():
+    from coursekit.gan.latent import attribute_direction, ink
+    from coursekit.gan.nets import Generator
+
+    class TwoClassG(Generator):  # z[0] picks the class (ink level 0.2 or 0.8), z[1] adds a little ink
+        latent_dim = 2
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, z):
+            level = torch.where(z[:, 0] > 0, 0.8, 0.2) + 0.05 * torch.tanh(z[:, 1])
+            return level.view(-1, 1, 1, 1).expand(-1, 1, 28, 28)
+
+    G = TwoClassG()
+    plain = attribute_direction(G, ink, n=4000)
+    within = attribute_direction(G, ink, n=4000, labels_of=lambda x: (ink(x) > 0.5).long())
+    assert plain[0] > 1.0            # the plain direction mostly switches the class
+    assert abs(within[0]) < 0.1 and within[1] > 1.0  # within classes it moves only the ink

@@ -39,13 +39,30 @@ def test_mean_std_uses_bessels_correction():
 def test_compare_by_hand():
     rows = [{"fid": 10.0, "modes": 8}, {"fid": 12.0, "modes": 8}, {"fid": 14.0, "modes": 8}]
     base = [{"fid": 20.0, "modes": 6}, {"fid": 22.0, "modes": 8}, {"fid": 24.0, "modes": 8}]
-    # difference −10, standard error √(4/3 + 4/3) = 1.633: lower FID is better, by > 2 SE
+    # difference −10, standard error √(4/3 + 4/3) = 1.633, Welch's ν = (8/3)² / (2·(4/3)²/2) = 4,
+    # t_{0.975, 4} = 2.7764 (any t table): the interval −10 ± 4.53 excludes 0, lower FID is better
     c = zoo.compare(rows, base, "fid")
     assert c["difference"] == pytest.approx(-10.0) and c["standard_error"] == pytest.approx(math.sqrt(8 / 3))
+    assert c["df"] == pytest.approx(4.0) and c["half_width"] == pytest.approx(2.7764 * math.sqrt(8 / 3), rel=1e-4)
     assert c["verdict"] == "better" and zoo.compare(base, rows, "fid")["verdict"] == "worse"
-    # modes: +0.67 against SE √(0 + 1.333/3) = 0.667, under two standard errors
-    assert zoo.compare(rows, base, "modes")["verdict"] == "no clear difference"
-    assert zoo.compare(rows, rows, "fid")["verdict"] == "no clear difference"  # SE 0, difference 0
+    # modes: +0.67 against se √(0 + 1.333/3) = 0.667 with ν = 2 (t = 4.303): no clear difference
+    m = zoo.compare(rows, base, "modes")
+    assert m["df"] == pytest.approx(2.0) and m["verdict"] == "no clear difference"
+    assert zoo.compare(rows, rows, "fid")["verdict"] == "no clear difference"  # se 0, difference 0
+
+
+def test_compare_does_not_count_two_standard_errors_as_clear_with_three_seeds():
+    # difference −4.5, se 1.633 (2.76 se): beyond two standard errors, inside ± t_4·se = ± 4.53
+    a, b = [{"fid": v} for v in (0.0, 2.0, 4.0)], [{"fid": v} for v in (4.5, 6.5, 8.5)]
+    c = zoo.compare(a, b, "fid")
+    assert 2 * c["standard_error"] < -c["difference"] < c["half_width"]
+    assert c["verdict"] == "no clear difference"
+    # no spread on either side: any difference is clear
+    assert zoo.compare([{"fid": 1.0}] * 3, [{"fid": 2.0}] * 3, "fid")["verdict"] == "better"
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        zoo.compare(a[:1], b, "fid")
+    with pytest.raises(ValueError, match="level must be in"):
+        zoo.compare(a, b, "fid", level=1.5)
 
 
 def test_samples_round_trip():

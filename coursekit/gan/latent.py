@@ -41,14 +41,31 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int = 8) -> torch.Ten
 
 @torch.no_grad()
 def attribute_direction(G: nn.Module, attribute: Callable[[torch.Tensor], torch.Tensor],
-                        n: int = 2000, share: float = 0.2, seed: int = 0) -> torch.Tensor:
+                        n: int = 2000, share: float = 0.2, seed: int = 0,
+                        labels_of: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """z̄(top ``share`` of samples by ``attribute``) − z̄(bottom ``share``): a latent direction
-    along which the attribute grows (the averaging trick of Radford et al. 2016, §6.3)."""
+    along which the attribute grows (the averaging trick of Radford et al. 2016, §6.3).
+
+    An attribute can go with the class: a 0 has more ink than a 1, so the codes of the
+    inkiest samples are mostly codes of 0s, and their direction turns 1s into 0s. With
+    ``labels_of`` (images → class labels, e.g. a classifier's argmax) the difference is taken
+    within each class and averaged over the classes, so that it no longer points toward
+    another class."""
+    if not 0 < share <= 0.5:
+        raise ValueError(f"share must be in (0, 0.5], got {share}")
     z = G.sample_z(n, torch.Generator().manual_seed(seed))
     was_training = G.training
     G.eval()
-    a = attribute(G(z))
+    x = G(z)
     G.train(was_training)
-    order = a.argsort()
-    m = max(1, int(share * n))
-    return z[order[-m:]].mean(0) - z[order[:m]].mean(0)
+    a = attribute(x)
+    labels = torch.zeros(n, dtype=torch.long) if labels_of is None else labels_of(x).cpu()
+    directions = []
+    for c in labels.unique():
+        idx = (labels == c).nonzero().flatten()
+        if len(idx) < 2:  # a class seen once has no top and bottom
+            continue
+        order = idx[a[idx].cpu().argsort()]
+        m = max(1, int(share * len(idx)))
+        directions.append(z[order[-m:]].mean(0) - z[order[:m]].mean(0))
+    return torch.stack(directions).mean(0)

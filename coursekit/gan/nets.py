@@ -6,10 +6,15 @@ ReLU in G with a bounded output, LeakyReLU(0.2) in D, weights drawn from N(0, 0.
 The generator ends in a sigmoid so that its images live in [0, 1] like the course's data
 (the paper's tanh gives [−1, 1]; the two differ by an affine map).
 Discriminators return raw logits; the losses in :mod:`coursekit.gan.losses` take those.
+
+The class-conditional pair (Mirza & Osindero 2014, "Conditional Generative Adversarial Nets")
+gives both players the label y: G(z, y) reads it as a one-hot vector appended to z, D(x, y)
+scores it by projection (Miyato & Koyama 2018, "cGANs with Projection Discriminator", eq. 3).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -176,12 +181,15 @@ class DCGANDiscriminator(nn.Module):
     ``norm="none"`` drops the batch norm, as WGAN-GP's critic must (Gulrajani et al. 2017, §4):
     with batch norm each output depends on the whole batch, so the gradient penalty, a
     constraint on ∇D(x) for single inputs x, no longer means what it says.
+    ``norm="spectral"`` drops it too and divides every weight matrix by its largest singular
+    value instead (spectral normalisation, Miyato et al. 2018, eq. 8, one power iteration per
+    step), which bounds D's Lipschitz constant layer by layer.
     """
 
     def __init__(self, ndf: int = 64, channels: int = 1, norm: str = "batch"):
         super().__init__()
-        if norm not in ("batch", "none"):
-            raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}")
+        if norm not in ("batch", "none", "spectral"):
+            raise ValueError(f"norm must be 'batch', 'none' or 'spectral', got {norm!r}")
         batch_norm = norm == "batch"
         self.net = nn.Sequential(
             nn.Conv2d(channels, ndf, 4, stride=2, padding=1),                      # (N, ndf, 14, 14)
@@ -192,6 +200,57 @@ class DCGANDiscriminator(nn.Module):
             nn.Linear(2 * ndf * 7 * 7, 1),
         )
         dcgan_init(self)
+        if norm == "spectral":
+            for i in (0, 2, 6):
+                self.net[i] = nn.utils.parametrizations.spectral_norm(self.net[i])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(1)
+
+
+class ConditionalDCGANGenerator(DCGANGenerator):
+    """G(z, y): the DCGAN generator with the class y appended to z as a one-hot vector
+    (Mirza & Osindero 2014, §3.2). ``latent_dim`` counts z only."""
+
+    def __init__(self, latent_dim: int = 64, ngf: int = 64, num_classes: int = 10, channels: int = 1):
+        super().__init__(latent_dim + num_classes, ngf, channels)
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return super().forward(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1))
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """n samples in eval mode; ``labels`` (n,) chooses their classes, by default 0, 1, 2, ...
+        in turn (every class equally often when n is a multiple of ``num_classes``)."""
+        if not (isinstance(n, int) and n >= 1):
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        device = next(self.parameters()).device
+        labels = torch.arange(n) % self.num_classes if labels is None else torch.as_tensor(labels)
+        if labels.shape != (n,) or labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(f"labels must be {n} integers in 0..{self.num_classes - 1}, "
+                             f"got shape {tuple(labels.shape)} with values in "
+                             f"[{labels.min().item()}, {labels.max().item()}]")
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        was_training = self.training
+        self.eval()
+        try:
+            return self(self.sample_z(n, g), labels.long().to(device))
+        finally:
+            self.train(was_training)
+
+
+class ConditionalDCGANDiscriminator(DCGANDiscriminator):
+    """D(x, y) = w·φ(x) + b + e(y)·φ(x): the DCGAN discriminator's features φ(x) (its last
+    layer's input) scored by the plain linear head plus a learned class embedding e(y)
+    (the projection discriminator, Miyato & Koyama 2018, eq. 3)."""
+
+    def __init__(self, ndf: int = 64, num_classes: int = 10, channels: int = 1, norm: str = "batch"):
+        super().__init__(ndf, channels, norm)
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, 2 * ndf * 7 * 7)
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        phi = self.net[:-1](x)  # (N, 2·ndf·7·7)
+        return self.net[-1](phi).squeeze(1) + (self.embed(y) * phi).sum(1)

@@ -35,17 +35,21 @@ def plot_1d_game(G: nn.Module, D: nn.Module, x_real: torch.Tensor, ax=None, n_fa
 
 
 def plot_2d_samples(samples: torch.Tensor, centres: torch.Tensor, ax=None, title: str | None = None,
-                    real: torch.Tensor | None = None):
-    """Generated points (and optionally real ones) over the mode centres."""
+                    real: torch.Tensor | None = None, legend: bool = False):
+    """Generated points over the mode centres, drawn on top of the real points (light grey), so
+    that a generator piled onto one mode stays visible."""
     ax = ax or plt.gca()
     if real is not None:
-        ax.scatter(*real.cpu().T.numpy(), s=2, alpha=0.3, c="tab:blue", label="real")
-    ax.scatter(*samples.detach().cpu().T.numpy(), s=2, alpha=0.4, c="tab:orange", label="G(z)")
+        ax.scatter(*real.cpu().T.numpy(), s=3, alpha=0.25, c="0.6", label="real data")
+    if len(samples):
+        ax.scatter(*samples.detach().cpu().T.numpy(), s=4, alpha=0.5, c="tab:orange", label="G(z)")
     ax.scatter(*centres.T.numpy(), marker="x", c="k", s=40, label="modes")
     ax.set_aspect("equal")
     ax.set_xlabel("x₁")
     ax.set_ylabel("x₂")
     ax.set_title(title or "samples")
+    if legend:
+        ax.legend(loc="lower left", fontsize=8, markerscale=2)
     return ax
 
 

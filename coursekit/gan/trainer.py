@@ -5,9 +5,10 @@
         sample noise z; update G on J(G), D frozen                         (g_step)
 
 The two updates are small functions that return their numbers. :func:`train_gan` adds the
-book-keeping: separate learning rates for D and G, one-sided label smoothing, a fixed-noise
-sample grid, loss and metric history, a tqdm bar, and checkpoints that resume exactly (every
-random draw comes from one seeded ``torch.Generator`` that is saved with the weights).
+book-keeping: separate learning rates for D and G, one-sided label smoothing, an exponential
+moving average of G's weights, a fixed-noise sample grid, loss and metric history, a tqdm bar,
+and checkpoints that resume exactly (every random draw comes from one seeded
+``torch.Generator`` that is saved with the weights).
 """
 from __future__ import annotations
 
@@ -28,22 +29,32 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def _conditioned(module: nn.Module, y: torch.Tensor | None):
+    """``module`` itself, or x ↦ module(x, y) for a class-conditional network."""
+    return module if y is None else (lambda x: module(x, y))
+
+
 def d_step(G: nn.Module, D: nn.Module, x_real: torch.Tensor, z: torch.Tensor, loss: GANLoss,
            opt_d: torch.optim.Optimizer, real_label: float = 1.0,
-           generator: torch.Generator | None = None, x_fake: torch.Tensor | None = None) -> dict:
+           generator: torch.Generator | None = None, x_fake: torch.Tensor | None = None,
+           y: torch.Tensor | None = None) -> dict:
     """One update of D on a real batch and G(z) (detached: G is not updated here). ``x_fake``,
-    when given, is G(z) already computed (it is detached here)."""
+    when given, is G(z) already computed (it is detached here). With labels ``y`` (a
+    class-conditional GAN) the fakes are G(z, y), drawn for the real batch's classes, and D
+    scores D(x, y). Real and fake images go through D as separate batches, so that batch norm
+    in D never mixes their statistics."""
+    G_y, D_y = _conditioned(G, y), _conditioned(D, y)
     if x_fake is None:
         with torch.no_grad():
-            x_fake = G(z)
+            x_fake = G_y(z)
     x_fake = x_fake.detach()
-    d_real, d_fake = D(x_real), D(x_fake)
+    d_real, d_fake = D_y(x_real), D_y(x_fake)
     if real_label != 1.0:
         l_d = minimax_d_loss(d_real, d_fake, real_label=real_label)
     else:
         l_d = loss.d_loss(d_real, d_fake)
     if loss.penalty is not None:
-        l_d = l_d + loss.penalty_weight * loss.penalty(D, x_real, x_fake, generator=generator)
+        l_d = l_d + loss.penalty_weight * loss.penalty(D_y, x_real, x_fake, generator=generator)
     opt_d.zero_grad(set_to_none=True)
     l_d.backward()
     opt_d.step()
@@ -53,12 +64,15 @@ def d_step(G: nn.Module, D: nn.Module, x_real: torch.Tensor, z: torch.Tensor, lo
 
 
 def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor | None, loss: GANLoss,
-           opt_g: torch.optim.Optimizer, x_fake: torch.Tensor | None = None) -> dict:
+           opt_g: torch.optim.Optimizer, x_fake: torch.Tensor | None = None,
+           y: torch.Tensor | None = None) -> dict:
     """One update of G through a frozen D; also reports ‖∇_θG J(G)‖ (how hard G is pushed).
-    ``x_fake``, when given, is G(z) already computed with its graph (``z`` is then unused)."""
+    ``x_fake``, when given, is G(z) already computed with its graph (``z`` is then unused).
+    With labels ``y`` G draws G(z, y) and D scores D(x, y)."""
+    G_y, D_y = _conditioned(G, y), _conditioned(D, y)
     set_requires_grad(D, False)
     try:
-        l_g = loss.g_loss(D(G(z) if x_fake is None else x_fake))
+        l_g = loss.g_loss(D_y(G_y(z) if x_fake is None else x_fake))
         opt_g.zero_grad(set_to_none=True)
         l_g.backward()
         grad_norm = torch.linalg.vector_norm(torch.stack(
@@ -67,6 +81,45 @@ def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor | None, loss: GANLoss,
     finally:
         set_requires_grad(D, True)
     return {"g_loss": l_g.item(), "g_grad_norm": grad_norm.item()}
+
+
+@torch.no_grad()
+def ema_update(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
+    """θ_ema ← decay·θ_ema + (1 − decay)·θ for every parameter of G (an exponential moving
+    average of G's weights over the last ~1/(1 − decay) steps: Yazıcı et al. 2019, "The Unusual
+    Effectiveness of Averaging in GAN Training"); buffers are copied as they are."""
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p, 1.0 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+@torch.no_grad()
+def standing_statistics(G: nn.Module, n_batches: int = 100, batch_size: int = 64, seed: int = 0) -> None:
+    """Re-estimate the running statistics of G's batch norms from G's own outputs: reset them,
+    run ``n_batches`` batches of fresh codes in train mode with a plain average (momentum
+    None), and put G back in its mode. An averaged G has weights that the live G's statistics
+    were never measured on; this measures them (BigGAN's "standing statistics", Brock et al.
+    2019). Only the running statistics change."""
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    was_training = G.training
+    g = torch.Generator().manual_seed(seed)
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over all batches
+        G.train()
+        for _ in range(n_batches):
+            z = G.sample_z(batch_size, g)
+            if getattr(G, "num_classes", None):
+                G(z, torch.randint(G.num_classes, (batch_size,), generator=g).to(z.device))
+            else:
+                G(z)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        G.train(was_training)
 
 
 def make_optimizer(params, name: str, lr: float, betas=(0.5, 0.999)) -> torch.optim.Optimizer:
@@ -82,7 +135,7 @@ def _describe(module: nn.Module) -> dict:
             "shapes": {k: list(v.shape) for k, v in module.state_dict().items()}}
 
 
-def _load_checkpoint(path: Path, G, D, opt_g, opt_d, g) -> tuple[int, dict]:
+def _load_checkpoint(path: Path, G, D, opt_g, opt_d, g, G_ema=None) -> tuple[int, dict]:
     state = torch.load(path, map_location="cpu", weights_only=False)
     for key, module in (("G", G), ("D", D)):
         if state["arch"][key] != _describe(module):
@@ -95,6 +148,11 @@ def _load_checkpoint(path: Path, G, D, opt_g, opt_d, g) -> tuple[int, dict]:
     opt_g.load_state_dict(state["opt_g"])
     opt_d.load_state_dict(state["opt_d"])
     g.set_state(state["rng"])
+    if G_ema is not None:
+        if state.get("G_ema") is None:
+            raise ValueError(f"checkpoint {path} holds no averaged G (G_ema); delete it or train "
+                             "without G_ema, as it was made")
+        G_ema.load_state_dict(state["G_ema"])
     return state["step"], state["history"]
 
 
@@ -121,10 +179,14 @@ def train_gan(
     callback: Callable[[int, dict], None] | None = None,
     progress: bool = True,
     reuse_fake: bool = False,
+    G_ema: nn.Module | None = None,
+    ema_decay: float = 0.999,
 ) -> dict:
     """Train G against D for ``steps`` generator updates (each after ``k`` D updates).
 
-    ``sample_real(n, generator)`` returns a batch of real data. ``loss`` is a name from
+    ``sample_real(n, generator)`` returns a batch of real data, or a pair (images, labels) for a
+    class-conditional G(z, y) and D(x, y): the fakes are then drawn for the real batch's
+    labels, and the fixed-noise grid shows the classes 0, 1, 2, ... in turn. ``loss`` is a name from
     :data:`coursekit.gan.losses.LOSSES` or a :class:`GANLoss`; ``k``, ``lr_d``, ``lr_g``,
     ``betas`` and ``optimizer`` default to that loss's published preset. ``real_label`` < 1
     is one-sided label smoothing (minimax-family D loss). Every ``sample_every`` steps G's
@@ -133,7 +195,9 @@ def train_gan(
     the end, and resumes from the file if it exists. ``callback(step, history)`` runs after
     each step (live plots, early stops). ``reuse_fake=True`` updates G on the last D step's
     fakes instead of fresh noise, as the pytorch/examples DCGAN script does: one forward pass
-    of G per step instead of two, but G and D then see the same noise.
+    of G per step instead of two, but G and D then see the same noise. ``G_ema``, a copy of G
+    made before training, follows G as the moving average of its weights (:func:`ema_update`
+    with ``ema_decay``, after every G step); it is saved in the checkpoint too.
 
     Returns the history: per-step lists ``d_loss``, ``g_loss``, ``g_grad_norm``, ``d_real``,
     ``d_fake``; ``evals`` (list of dicts with ``step``); ``samples`` (list of (step, images)).
@@ -150,6 +214,8 @@ def train_gan(
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     if not 0.0 < real_label <= 1.0:
         raise ValueError(f"real_label must be in (0, 1], got {real_label}")
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
     if real_label != 1.0 and loss.d_loss is not minimax_d_loss:
         raise ValueError(f"one-sided label smoothing applies to the minimax-family D loss, "
                          f"not to {loss.name!r}")
@@ -157,6 +223,8 @@ def train_gan(
     device = next(G.parameters()).device
     g = torch.Generator().manual_seed(seed)
     fixed_z = G.sample_z(n_fixed, torch.Generator().manual_seed(seed + 1))
+    num_classes = getattr(G, "num_classes", None)
+    fixed_y = torch.arange(n_fixed, device=device) % num_classes if num_classes else None
     opt_d = make_optimizer(D.parameters(), optimizer, lr_d, betas)
     opt_g = make_optimizer(G.parameters(), optimizer, lr_g, betas)
     history = {"d_loss": [], "g_loss": [], "g_grad_norm": [], "d_real": [], "d_fake": [],
@@ -164,11 +232,12 @@ def train_gan(
     start = 0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.is_file():
-        start, history = _load_checkpoint(checkpoint, G, D, opt_g, opt_d, g)
+        start, history = _load_checkpoint(checkpoint, G, D, opt_g, opt_d, g, G_ema)
 
     def save(step):
         torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(), "rng": g.get_state(), "step": step,
+                    "G_ema": G_ema.state_dict() if G_ema is not None else None,
                     "history": history, "arch": {"G": _describe(G), "D": _describe(D)}},
                    checkpoint)
 
@@ -178,19 +247,21 @@ def train_gan(
                disable=not progress)
     for step in bar:
         for i in range(k):
-            x_real = sample_real(batch_size, g).to(device)
+            x_real, y = _real_batch(sample_real(batch_size, g), device)
             z = G.sample_z(batch_size, g)
-            x_fake = G(z) if reuse_fake and i == k - 1 else None  # kept with its graph for g_step
-            d_stats = d_step(G, D, x_real, z, loss, opt_d, real_label, generator=g, x_fake=x_fake)
+            x_fake = _conditioned(G, y)(z) if reuse_fake and i == k - 1 else None  # graph kept for g_step
+            d_stats = d_step(G, D, x_real, z, loss, opt_d, real_label, generator=g, x_fake=x_fake, y=y)
         if reuse_fake:
-            g_stats = g_step(G, D, None, loss, opt_g, x_fake=x_fake)
+            g_stats = g_step(G, D, None, loss, opt_g, x_fake=x_fake, y=y)
         else:
-            g_stats = g_step(G, D, G.sample_z(batch_size, g), loss, opt_g)
+            g_stats = g_step(G, D, G.sample_z(batch_size, g), loss, opt_g, y=y)
+        if G_ema is not None:
+            ema_update(G_ema, G, ema_decay)
         for key, value in {**d_stats, **g_stats}.items():
             history[key].append(value)
         done = step + 1
         if sample_every and (done % sample_every == 0 or done == steps):
-            history["samples"].append((done, _grid(G, fixed_z)))
+            history["samples"].append((done, _grid(G, fixed_z, fixed_y)))
         if eval_fn is not None and eval_every and (done % eval_every == 0 or done == steps):
             history["evals"].append({"step": done, **eval_fn(G)})
             G.train()
@@ -204,10 +275,18 @@ def train_gan(
     return history
 
 
+def _real_batch(batch, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(images, labels or None) from what ``sample_real`` returned, on ``device``."""
+    if isinstance(batch, (tuple, list)):
+        x, y = batch
+        return x.to(device), y.to(device)
+    return batch.to(device), None
+
+
 @torch.no_grad()
-def _grid(G: nn.Module, fixed_z: torch.Tensor) -> torch.Tensor:
+def _grid(G: nn.Module, fixed_z: torch.Tensor, fixed_y: torch.Tensor | None = None) -> torch.Tensor:
     """G's output on the fixed noise, in eval mode, on the CPU; G is put back in train mode."""
     G.eval()
-    out = G(fixed_z).cpu()
+    out = _conditioned(G, fixed_y)(fixed_z).cpu()
     G.train()
     return out

@@ -5,8 +5,8 @@ of generator steps, from several seeds, on two problems:
 
 * **ring**: the ring of 8 Gaussians (σ = 0.05) of notebook 04, with its MLP G and D, judged by
   modes covered and the share of high-quality samples (:func:`coursekit.gan.toys.mode_metrics`).
-  Every loss uses the ring's optimiser setting (:data:`RING_SETTING`, the "healthy" recipe
-  of notebook 04: Adam 10⁻³, β = (0.5, 0.9)) and keeps its own n_critic, clip and penalty.
+  Every loss uses the ring's optimiser setting (:data:`RING_SETTING`, the setting of notebook
+  04's ring: Adam 10⁻³, β = (0.5, 0.9)) and keeps its own n_critic, clip and penalty.
   At the papers' image-sized learning rates no loss learns this ring within the budget.
 * **mnist**: a small DCGAN (ngf = ndf = 16), each loss with its paper's preset (optimiser,
   learning rates, β, n_critic; :class:`coursekit.gan.losses.GANLoss`), judged by FID on
@@ -42,14 +42,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from scipy.stats import t as student_t
 
 from ..config import data_dir, threads
 from .losses import LOSSES
 from .nets import DCGANDiscriminator, DCGANGenerator
-from .toys import train_ring
+from .toys import RING_SETTING as RING_TRAINING, train_ring
 from .trainer import train_gan
 
-RING_SETTING = {"optimizer": "adam", "lr_d": 1e-3, "lr_g": 1e-3, "betas": (0.5, 0.9)}
+# The optimiser part of the ring's training setting (as stored in the results file).
+RING_SETTING = {key: RING_TRAINING[key] for key in ("optimizer", "lr_d", "lr_g", "betas")}
 
 # Each tip changes one thing in the non-saturating baseline ("lr_scale": D's and G's learning
 # rates multiplied by these factors). Virtual batch norm only applies to MNIST: the ring's MLPs
@@ -140,7 +142,7 @@ def run_ring(loss: str, seed: int, steps: int, **overrides) -> tuple[dict, torch
     return its row and 500 of G's samples."""
     start = time.perf_counter()
     kwargs = {**RING_SETTING, "k": LOSSES[loss].preset.get("k", 1), **overrides}
-    G, _, history, m = train_ring("healthy", steps=steps, seed=seed, loss=loss, **kwargs)
+    G, _, history, m = train_ring(steps=steps, seed=seed, loss=loss, **kwargs)
     row = {"seed": seed, "modes_covered": m["modes_covered"], "high_quality": round(m["high_quality"], 4),
            **_history_numbers(history, steps), "seconds": round(time.perf_counter() - start, 1)}
     return row, G.sample(500, seed=seed + 200)
@@ -202,19 +204,34 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 LOWER_IS_BETTER = {"fid"}
 
 
-def compare(rows: list[dict], baseline: list[dict], metric: str) -> dict:
-    """``rows`` (one per seed) against ``baseline`` on ``metric``: the difference of the means,
-    its standard error √(s²_a/n_a + s²_b/n_b), and a verdict: "better" or "worse" when the
-    difference exceeds two standard errors in that direction, otherwise "no clear difference".
-    With 3 seeds this is a rough rule, not a significance test; it only keeps one lucky seed
-    from deciding."""
+def compare(rows: list[dict], baseline: list[dict], metric: str, level: float = 0.95) -> dict:
+    """``rows`` (one per seed) against ``baseline`` on ``metric``, by Welch's t interval.
+
+    The difference of the means has standard error se = √(s²_a/n_a + s²_b/n_b) and, with
+    Welch–Satterthwaite's degrees of freedom ν (Welch 1947), a ``level`` confidence interval
+    difference ± t_ν·se. The verdict is "better" or "worse" when that interval excludes 0
+    (in the direction that counts for the metric), else "no clear difference". With 3 seeds
+    per side ν is between 2 and 4, so t_ν is 2.8 to 4.3: a rule of "two standard errors"
+    would call a difference of no effect clear about one time in eight (ν = 4) or more.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
     a, b = [r[metric] for r in rows], [r[metric] for r in baseline]
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"compare needs at least 2 seeds per side, got {len(a)} and {len(b)}")
     (mean_a, std_a), (mean_b, std_b) = mean_std(a), mean_std(b)
     difference = mean_a - mean_b
-    se = math.sqrt(std_a ** 2 / len(a) + std_b ** 2 / len(b))
+    va, vb = std_a ** 2 / len(a), std_b ** 2 / len(b)
+    se = math.sqrt(va + vb)
+    if se > 0:
+        df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+        half_width = float(student_t.ppf(0.5 + level / 2, df)) * se
+    else:  # no spread on either side: the difference is what it is
+        df, half_width = math.inf, 0.0
     gain = -difference if metric in LOWER_IS_BETTER else difference
-    verdict = "better" if gain > 2 * se else "worse" if gain < -2 * se else "no clear difference"
-    return {"difference": difference, "standard_error": se, "verdict": verdict}
+    verdict = "better" if gain > half_width else "worse" if gain < -half_width else "no clear difference"
+    return {"difference": difference, "standard_error": se, "df": df, "half_width": half_width,
+            "verdict": verdict}
 
 
 def summarise(runs: dict) -> dict:

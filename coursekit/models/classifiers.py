@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..gan.cyclegan import CycleGANGenerators
-from ..gan.nets import DCGANGenerator
+from ..gan.nets import ConditionalDCGANGenerator, DCGANGenerator
 from ..gan.pix2pix import UnetGenerator
 from ..gan.superres import SRGenerator
 
@@ -102,6 +102,7 @@ class MnistSmallCNN(nn.Sequential):
 
 # name -> constructor; the pretrained registry and checkpoints refer to models by these names.
 ARCHITECTURES = {"mnist-cnn": MnistCNN, "mnist-mlp": MnistMLP, "dcgan-generator": DCGANGenerator,
+                 "cdcgan-generator": ConditionalDCGANGenerator,
                  "mnist-lenet": MnistLeNet, "mnist-cnn-small": MnistSmallCNN,
                  "cyclegan-generators": CycleGANGenerators, "unet-generator": UnetGenerator,
                  "sr-generator": SRGenerator}
