@@ -155,7 +155,7 @@ def main(argv=None) -> int:
                 failures.append(f"{path.name}: {err}")
         wall, cpu, error = execute(path, args.quick, args.out, args.cell_timeout)
         seconds = min(wall, cpu) if cpu > 0 else wall
-        limit = min(stated[mode], CEILING_S[mode]) if stated else CEILING_S[mode]
+        limit = min(stated[mode], CEILING_S[mode]) if stated and stated[mode] else CEILING_S[mode]
         verdict = "ok"
         if error:
             verdict = f"ERROR: {error}"
