@@ -194,3 +194,51 @@ def test_certification_checks_dtype_device_batch_and_emptiness(linear, x):
     with pytest.raises(ValueError, match="x must hold at least one example"):
         certified_accuracy(linear, x[:0], y[:0], 0.1)
     assert certify(linear, x[:0], y[:0], 0.1).shape == (0,)     # a mask of nothing is fine
+
+
+# ---------------------------------------------------------------- GAN training steps
+def _tiny_gan():
+    from coursekit.gan.nets import MLPDiscriminator, MLPGenerator
+    torch.manual_seed(0)
+    return MLPGenerator(latent_dim=2, out_dim=2, hidden=8), MLPDiscriminator(in_dim=2, hidden=8)
+
+
+def test_the_g_steps_restore_each_flag_of_d():
+    """A layer of D the caller froze stays frozen after a G step (frozen() restores each flag)."""
+    from coursekit.gan.trainer import frozen, g_step
+    from coursekit.gan.losses import get_loss
+    G, D = _tiny_gan()
+    first = next(D.parameters())
+    first.requires_grad_(False)
+    flags = [p.requires_grad for p in D.parameters()]
+    g_step(G, D, G.sample_z(4, torch.Generator().manual_seed(0)), get_loss("non-saturating"),
+           torch.optim.SGD(G.parameters(), lr=0.1))
+    assert [p.requires_grad for p in D.parameters()] == flags
+    assert all(p.grad is None for p in D.parameters()), "G's step must not fill D's .grad"
+    with frozen(D, G):
+        assert not any(p.requires_grad for p in [*D.parameters(), *G.parameters()])
+    assert [p.requires_grad for p in D.parameters()] == flags
+
+
+def test_label_smoothing_is_refused_where_the_d_loss_has_other_targets():
+    from coursekit.gan.losses import get_loss
+    from coursekit.gan.trainer import d_step
+    G, D = _tiny_gan()
+    opt = torch.optim.SGD(D.parameters(), lr=0.1)
+    z = G.sample_z(4, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="real_label"):
+        d_step(G, D, torch.randn(4, 2), z, get_loss("lsgan"), opt, real_label=0.9)
+    d_step(G, D, torch.randn(4, 2), z, get_loss("non-saturating"), opt, real_label=0.9)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"lr_d": 0}, "lr_d"), ({"lr_g": float("nan")}, "lr_g"),
+                                           ({"rows": 3}, "sample_real")])
+def test_train_gan_checks_rates_and_what_sample_real_returns(kwargs, match):
+    from coursekit.gan.trainer import train_gan
+    G, D = _tiny_gan()
+    rows = kwargs.pop("rows", None)
+
+    def sample_real(n, g):
+        return torch.randn(rows or n, 2, generator=g)
+    with pytest.raises(ValueError, match=match):
+        train_gan(G, D, sample_real, steps=2, batch_size=4, progress=False, **kwargs)

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from ..train import predict
 from .losses import lsgan_d_loss, lsgan_g_loss
 from .nets import dcgan_init
-from .trainer import set_requires_grad
+from .trainer import frozen
 
 
 # --- networks -----------------------------------------------------------------------------
@@ -330,17 +330,12 @@ def g_step(gens, d_a, d_b, real_a, real_b, opt_g, lambda_cycle: float = 10.0,
     """One update of both generators through frozen discriminators.
 
     Returns (losses as floats, fake_a, fake_b detached, for the D step)."""
-    set_requires_grad(d_a, False)
-    set_requires_grad(d_b, False)
-    try:
+    with frozen(d_a, d_b):
         total, terms, fake_a, fake_b = generator_losses(gens, d_a, d_b, real_a, real_b,
                                                         lambda_cycle, lambda_identity, lambda_cycle_b)
         opt_g.zero_grad(set_to_none=True)
         total.backward()
         opt_g.step()
-    finally:
-        set_requires_grad(d_a, True)
-        set_requires_grad(d_b, True)
     losses = {"g_loss": total.item(), **{k: v.item() for k, v in terms.items()}}
     return losses, fake_a.detach(), fake_b.detach()
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .cyclegan import PatchDiscriminator
 from .losses import minimax_d_loss, non_saturating_g_loss
 from .nets import dcgan_init
-from .trainer import set_requires_grad
+from .trainer import frozen
 
 
 class UnetBlock(nn.Module):
@@ -112,8 +112,7 @@ def conditional_discriminator(in_channels: int = 3, out_channels: int = 3, ndf: 
 def g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor,
            opt_g: torch.optim.Optimizer, lambda_l1: float = 100.0) -> tuple[dict, torch.Tensor]:
     """One update of G on −log D(x, G(x)) + λ·‖y − G(x)‖₁ through a frozen D; returns (losses, G(x))."""
-    set_requires_grad(D, False)
-    try:
+    with frozen(D):
         fake = G(x)
         adv = non_saturating_g_loss(D(torch.cat([x, fake], 1)))
         l1 = (fake - y).abs().mean()
@@ -121,8 +120,6 @@ def g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor,
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
-    finally:
-        set_requires_grad(D, True)
     return {"g_loss": loss.item(), "adv": adv.item(), "l1": l1.item()}, fake.detach()
 
 

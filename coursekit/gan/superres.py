@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from ..train import predict
 from .losses import minimax_d_loss, non_saturating_g_loss
-from .trainer import set_requires_grad
+from .trainer import frozen
 
 FACTOR = 4
 
@@ -159,8 +159,7 @@ def l1_step(G: nn.Module, x_low: torch.Tensor, x_high: torch.Tensor, opt: torch.
 def srgan_g_step(G: nn.Module, D: nn.Module, phi: nn.Module, x_low: torch.Tensor, x_high: torch.Tensor,
                  opt_g: torch.optim.Optimizer, adversarial_weight: float = 1e-3) -> tuple[dict, torch.Tensor]:
     """One update of G on l_X + 10⁻³·l_Gen (eq. 3) through a frozen D; returns (losses, G(x_low))."""
-    set_requires_grad(D, False)
-    try:
+    with frozen(D):
         fake = G(x_low)
         l_x = content_loss(phi, fake, x_high)
         l_gen = non_saturating_g_loss(D(fake))
@@ -168,8 +167,6 @@ def srgan_g_step(G: nn.Module, D: nn.Module, phi: nn.Module, x_low: torch.Tensor
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
-    finally:
-        set_requires_grad(D, True)
     return {"g_loss": loss.item(), "content": l_x.item(), "adv": l_gen.item()}, fake.detach()
 
 

@@ -12,6 +12,7 @@ and checkpoints that resume exactly (every random draw comes from one seeded
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -19,14 +20,26 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..validate import check_positive
 from .losses import GANLoss, clip_weights, get_loss, minimax_d_loss
 
 SampleReal = Callable[[int, torch.Generator], torch.Tensor]
 
 
-def set_requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
+@contextmanager
+def frozen(*modules: nn.Module):
+    """Inside the block no parameter of ``modules`` requires a gradient (G's update flows
+    through D without filling D's ``.grad``); after it every flag is as it was, so a layer the
+    caller had frozen stays frozen."""
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def _conditioned(module: nn.Module, y: torch.Tensor | None):
@@ -50,6 +63,9 @@ def d_step(G: nn.Module, D: nn.Module, x_real: torch.Tensor, z: torch.Tensor, lo
     x_fake = x_fake.detach()
     d_real, d_fake = D_y(x_real), D_y(x_fake)
     if real_label != 1.0:
+        if loss.d_loss is not minimax_d_loss:
+            raise ValueError(f"real_label (one-sided label smoothing) needs the minimax D loss; "
+                             f"{loss.name!r} has its own targets: leave real_label at 1.0, got {real_label!r}")
         l_d = minimax_d_loss(d_real, d_fake, real_label=real_label)
     else:
         l_d = loss.d_loss(d_real, d_fake)
@@ -70,16 +86,13 @@ def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor | None, loss: GANLoss,
     ``x_fake``, when given, is G(z) already computed with its graph (``z`` is then unused).
     With labels ``y`` G draws G(z, y) and D scores D(x, y)."""
     G_y, D_y = _conditioned(G, y), _conditioned(D, y)
-    set_requires_grad(D, False)
-    try:
+    with frozen(D):
         l_g = loss.g_loss(D_y(G_y(z) if x_fake is None else x_fake))
         opt_g.zero_grad(set_to_none=True)
         l_g.backward()
         grad_norm = torch.linalg.vector_norm(torch.stack(
             [torch.linalg.vector_norm(p.grad) for p in G.parameters() if p.grad is not None]))
         opt_g.step()
-    finally:
-        set_requires_grad(D, True)
     return {"g_loss": l_g.item(), "g_grad_norm": grad_norm.item()}
 
 
@@ -212,6 +225,8 @@ def train_gan(
     for name, value in (("steps", steps), ("batch_size", batch_size), ("k", k)):
         if not (isinstance(value, int) and value >= 1):
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_positive("lr_d", lr_d)
+    check_positive("lr_g", lr_g)
     if not 0.0 < real_label <= 1.0:
         raise ValueError(f"real_label must be in (0, 1], got {real_label}")
     if not 0.0 <= ema_decay < 1.0:
@@ -247,7 +262,7 @@ def train_gan(
                disable=not progress)
     for step in bar:
         for i in range(k):
-            x_real, y = _real_batch(sample_real(batch_size, g), device)
+            x_real, y = _real_batch(sample_real(batch_size, g), batch_size, device)
             z = G.sample_z(batch_size, g)
             x_fake = _conditioned(G, y)(z) if reuse_fake and i == k - 1 else None  # graph kept for g_step
             d_stats = d_step(G, D, x_real, z, loss, opt_d, real_label, generator=g, x_fake=x_fake, y=y)
@@ -275,12 +290,13 @@ def train_gan(
     return history
 
 
-def _real_batch(batch, device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(images, labels or None) from what ``sample_real`` returned, on ``device``."""
-    if isinstance(batch, (tuple, list)):
-        x, y = batch
-        return x.to(device), y.to(device)
-    return batch.to(device), None
+def _real_batch(batch, n: int, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(images, labels or None) from what ``sample_real(n, generator)`` returned, on ``device``."""
+    x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
+    if len(x) != n or (y is not None and len(y) != n):
+        raise ValueError(f"sample_real(n, generator) must return n = {n} rows, got {len(x)}"
+                         + (f" images and {len(y)} labels" if y is not None else ""))
+    return x.to(device), (y.to(device) if y is not None else None)
 
 
 @torch.no_grad()
