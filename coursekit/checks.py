@@ -10,11 +10,13 @@ and ``hint``, a sentence shown when no listed cause matches::
                 hint="compare with F.cross_entropy(logits, y, reduction='none')")
 
 A failing check raises ``AssertionError`` with the whole explanation; a passing one prints a
-✓ line.
+✓ line. :func:`forward_calls` records how a student's code ran a model (mode, batch, inputs),
+for checks of the things an output alone does not show, such as an attack run in eval mode.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 
@@ -110,3 +112,30 @@ def check_tensor(name: str, got, expected: torch.Tensor, atol: float = 1e-6, rto
               f"{expected_cpu.flatten()[worst].item():.6g} (± {allowed.flatten()[worst].item():.2g}) is expected",
               _first_match(likely, close), hint)
     print(f"✓ {name}: all {deviation.numel()} entries match (largest difference {deviation.max().item():.2g})")
+
+
+@contextmanager
+def forward_calls(module: torch.nn.Module):
+    """Record every forward call of ``module`` made inside the ``with`` block.
+
+    Yields a list that fills with one dict per call: ``training`` (the module's mode then),
+    ``batch`` (the input's first dimension), and detached copies of the ``input`` and
+    ``output`` tensors. The hook is removed when the block ends::
+
+        with forward_calls(model) as calls:
+            student_step(model, ...)
+        check_equal("passes (train mode, batch)", [(c["training"], c["batch"]) for c in calls], ...)
+    """
+    calls: list[dict] = []
+
+    def record(mod, args, out):
+        x = args[0] if args else None
+        calls.append({"training": mod.training, "batch": len(x) if isinstance(x, torch.Tensor) else None,
+                      "input": x.detach().clone() if isinstance(x, torch.Tensor) else x,
+                      "output": out.detach().clone() if isinstance(out, torch.Tensor) else out})
+
+    handle = module.register_forward_hook(record)
+    try:
+        yield calls
+    finally:
+        handle.remove()

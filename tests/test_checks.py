@@ -56,3 +56,18 @@ def test_check_tensor_shape_first_then_values():
         check_tensor("v", wrong, expected, likely={"typo": wrong.clone()})
     with pytest.raises(AssertionError, match="expected a tensor of shape"):
         check_tensor("v", [0, 1, 2, 3], expected)
+
+
+def test_forward_calls_records_mode_batch_and_tensors():
+    from coursekit.checks import forward_calls
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Dropout(0.5))
+    x = torch.ones(4, 3)
+    with forward_calls(net) as calls:
+        net.eval()
+        net(x)
+        net.train()
+        net(torch.cat([x, x]))
+    assert [(c["training"], c["batch"]) for c in calls] == [(False, 4), (True, 8)]
+    assert torch.equal(calls[0]["input"], x) and calls[0]["output"].shape == (4, 2)
+    net(x)                                       # the hook is gone after the block
+    assert len(calls) == 2

@@ -19,8 +19,9 @@ module                 what it holds
 ``deepfool``           :func:`deepfool` and the ρ_adv measure :func:`rho_adv`
 ``cw``                 :func:`cw_l2`, Carlini–Wagner L2 with binary search over c
 ``jsma``               :func:`jsma`, the saliency-map attack that changes few pixels
-``blackbox``           :class:`QueryCounter`, :func:`finite_difference_attack`, :func:`spsa`,
-                       :func:`transfer_rates`
+``blackbox``           :class:`QueryCounter`, :func:`finite_difference_attack`, :func:`spsa`
+``transfer``           :func:`transfer_rates`, and examples that transfer better:
+                       :func:`mi_fgsm` (momentum), :func:`leave_one_out_rates` (ensembles)
 ``universal``          :func:`universal_perturbation`, :func:`fooling_rate`
 ``spatial``            :func:`spatial_attack` (rotation/translation grid), :func:`eot_pgd`
                        (EOT over random transformations or a randomised model's own noise)
@@ -30,8 +31,8 @@ module                 what it holds
 """
 from .apgd import apgd, apgd_t, dlr_loss
 from .autoattack import AutoAttackResult, autoattack, square_only
-from .blackbox import (QueryBudgetExceeded, QueryCounter, fd_gradient, finite_difference_attack,
-                       margin_loss, spsa, spsa_gradient, transfer_rates)
+from .blackbox import (QueryBudgetExceeded, QueryCounter, default_step, fd_gradient,
+                       finite_difference_attack, margin_loss, spsa, spsa_gradient)
 from .cw import cw_l2
 from .deepfool import deepfool, rho_adv
 from .gradient import fgsm, pgd
@@ -41,13 +42,15 @@ from .patch import adversarial_patch, apply_patch, patch_success_rate
 from .spatial import (eot_pgd, no_transform, random_rotate_translate, rotate_translate,
                       spatial_attack, survival_rate)
 from .square import square
+from .transfer import leave_one_out_rates, mi_fgsm, transfer_rates
 from .universal import apply_perturbation, fooling_rate, universal_perturbation
 
 __all__ = [
     "AutoAttackResult", "apgd", "apgd_t", "autoattack", "dlr_loss", "square", "square_only",
     "QueryBudgetExceeded", "QueryCounter", "adversarial_patch", "apply_patch",
-    "apply_perturbation", "cw_l2", "deepfool", "eot_pgd", "fd_gradient", "fgsm",
-    "finite_difference_attack", "fooling_rate", "jsma", "margin_loss", "no_transform",
+    "apply_perturbation", "cw_l2", "deepfool", "default_step", "eot_pgd", "fd_gradient", "fgsm",
+    "finite_difference_attack", "fooling_rate", "jsma", "leave_one_out_rates", "margin_loss",
+    "mi_fgsm", "no_transform",
     "optimize_input",
     "patch_success_rate", "pgd", "random_rotate_translate", "rho_adv", "rotate_translate",
     "spatial_attack", "spsa", "spsa_gradient", "survival_rate", "transfer_rates",

@@ -13,21 +13,23 @@ only, then take the same signed, projected step as PGD:
   Rademacher directions v_k ∈ {±1}^d, 2·``samples`` queries per step whatever d is.
 
 Both stop an example as soon as it is fooled (one more query per step checks), and never
-spend more than ``max_queries`` queries on one example.
+spend more than ``max_queries`` queries on one example. Their default step is Madry et al.'s
+rule for PGD, α = 2.5·ε / steps, applied to the number of steps the query budget allows
+(:func:`default_step`): a fixed α would leave a small budget short of the ball's edge (with
+α = 0.01, 1,000 SPSA queries make 7 steps and can move a pixel by 0.07 at most, short of
+ε = 0.1) and waste a large one on steps much bigger than needed.
 
-When the model cannot be queried at all, attack a surrogate you trained yourself and hope
-the result *transfers* (Szegedy et al. 2014; Papernot et al. 2016): :func:`transfer_rates`
-measures how often it does between every pair of models.
+When the model cannot be queried at all, the attacker falls back on transfer
+(:mod:`coursekit.attacks.transfer`).
 """
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
-from torch import nn
 
 from ..validate import check_finite
-from ._common import check_attack_args, check_positive, eval_mode, margin_loss, predict_labels
+from ._common import check_attack_args, check_positive, eval_mode, margin_loss
 
 
 class QueryBudgetExceeded(RuntimeError):
@@ -102,6 +104,13 @@ def spsa_gradient(model, x: torch.Tensor, y: torch.Tensor, delta: float = 0.01,
     return (weights.view(n, samples, *[1] * (x.ndim - 1)) * v).mean(1)
 
 
+def default_step(eps: float, max_queries: int, cost: int) -> float:
+    """α = 2.5·ε / steps, where steps = (max_queries − 1) // (cost + 1) is how many signed steps
+    of ``cost`` queries (plus one to check) the budget allows (Madry et al. 2018's step rule)."""
+    steps = max(1, (max_queries - 1) // (cost + 1))
+    return 2.5 * eps / steps
+
+
 def _estimated_gradient_pgd(model, x, y, eps, alpha, max_queries, cost, estimate, targeted):
     """L∞ PGD with an estimated gradient, stopping per example when fooled or out of budget.
 
@@ -131,18 +140,20 @@ def _estimated_gradient_pgd(model, x, y, eps, alpha, max_queries, cost, estimate
 
 def _check_black_box_args(model, x, y, eps, alpha, max_queries):
     check_attack_args(x, y, eps, model)
-    check_positive("alpha", alpha)
+    if alpha is not None:
+        check_positive("alpha", alpha)
     check_positive("max_queries", max_queries, integer=True)
 
 
 def finite_difference_attack(model, x: torch.Tensor, y: torch.Tensor, eps: float,
-                             alpha: float = 0.01, max_queries: int = 20_000, h: float = 1e-3,
+                             alpha: float | None = None, max_queries: int = 20_000, h: float = 1e-3,
                              coords: int | None = None, targeted: bool = False,
                              generator: torch.Generator | None = None) -> torch.Tensor:
     """L∞ attack with finite-difference gradients, at most ``max_queries`` queries per example.
 
     Each step costs 2·d queries (every pixel), or 2·``coords`` with ``coords`` random pixels
-    drawn per step from ``generator``; plus one query to check the result.
+    drawn per step from ``generator``; plus one query to check the result. ``alpha`` defaults
+    to :func:`default_step` for this budget.
     """
     _check_black_box_args(model, x, y, eps, alpha, max_queries)
     check_positive("h", h)
@@ -157,51 +168,28 @@ def finite_difference_attack(model, x: torch.Tensor, y: torch.Tensor, eps: float
         return fd_gradient(model, xa, ya, h, pick, targeted)
 
     cost = 2 * (d if coords is None else coords)
+    alpha = default_step(eps, max_queries, cost) if alpha is None else alpha
     with eval_mode(model):
         return _estimated_gradient_pgd(model, x, y, eps, alpha, max_queries, cost, estimate,
                                        targeted)
 
 
-def spsa(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float = 0.01,
+def spsa(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float | None = None,
          max_queries: int = 20_000, delta: float = 0.01, samples: int = 64,
          targeted: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """L∞ attack with SPSA gradients, at most ``max_queries`` queries per example.
 
-    Each step costs 2·``samples`` queries plus one to check the result. Uesato et al. use
-    δ = 0.01, 8,192 samples per step (in batches) and Adam; the signed step here keeps SPSA
-    and the finite-difference attack the same apart from the estimator.
+    Each step costs 2·``samples`` queries plus one to check the result; ``alpha`` defaults to
+    :func:`default_step` for this budget. Uesato et al. use δ = 0.01, 8,192 samples per step
+    (in batches) and Adam; the signed step here keeps SPSA and the finite-difference attack
+    the same apart from the estimator.
     """
     _check_black_box_args(model, x, y, eps, alpha, max_queries)
     check_positive("delta", delta)
     check_positive("samples", samples, integer=True)
+    alpha = default_step(eps, max_queries, 2 * samples) if alpha is None else alpha
     with eval_mode(model):
         return _estimated_gradient_pgd(
             model, x, y, eps, alpha, max_queries, 2 * samples,
             lambda xa, ya: spsa_gradient(model, xa, ya, delta, samples, targeted, generator),
             targeted)
-
-
-def transfer_rates(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
-                   attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-                   ) -> tuple[list[str], torch.Tensor]:
-    """How often adversarial examples crafted on one model fool another.
-
-    ``rates[i, j]`` is the error rate of model j on ``attack(model_i, x, y)``, counted over the
-    examples that both model i and model j classify correctly to begin with; the diagonal is
-    the white-box success rate. Returns the model names (row and column order) and ``rates``.
-    """
-    check_attack_args(x, y)
-    names = list(models)
-    correct = {}
-    for name in names:
-        with eval_mode(models[name]):
-            correct[name] = predict_labels(models[name], x) == y
-    rates = torch.zeros(len(names), len(names))
-    for i, source in enumerate(names):
-        x_adv = attack(models[source], x, y)
-        for j, target in enumerate(names):
-            with eval_mode(models[target]):
-                fooled = predict_labels(models[target], x_adv) != y
-            both = correct[source] & correct[target]
-            rates[i, j] = fooled[both].float().mean() if both.any() else float("nan")
-    return names, rates

@@ -12,7 +12,8 @@ module                   what it holds
                          :func:`detector_aware_attack` (Carlini & Wagner 2017)
 ``ensemble``             :class:`Ensemble`, the average of logits or probabilities
 ``randomized``           failed defenses as switches: :class:`GaussianNoiseDefense`,
-                         :func:`with_test_time_dropout` (weight decay: ``train_classifier``)
+                         :func:`with_test_time_dropout` (weight decay: ``train_classifier``);
+                         :func:`smoothing_radius_bound`, what randomized smoothing can certify
 ``frontend``             :class:`SparsifyingFrontEnd` (top-K DCT), :class:`BPDA`
 ``adaptive``             :func:`pgd_attack`, :func:`eot_attack`, :func:`naive_vs_adaptive`
 ``adversarial``          adversarial training with a pluggable inner attack (FGSM, fast
@@ -20,6 +21,8 @@ module                   what it holds
                          :data:`RECIPES`, :func:`train_defended`, :func:`robust_accuracy`,
                          static adversarial sets
 ``train``                the DDP-ready entry point ``torchrun -m coursekit.defenses.train``
+``lineup``               notebook 02's defenses, built one way for the notebook and for the
+                         stored table (``python -m coursekit.defenses.lineup``)
 ``scoreboard``           one table of defenses × attacks (:class:`Defense`, :class:`AttackBudget`,
                          :func:`evaluate_defense`, :func:`defense_table`, :func:`format_table`),
                          with APGD, Square and AutoAttack columns on request, and the one
@@ -33,12 +36,13 @@ from .adversarial import (RECIPES, ROBUST_RECIPES, AdvRecipe, TrainedModel, accu
                           static_adversarial_set, static_adversarial_training, train_defended)
 from .adaptive import eot_attack, naive_vs_adaptive, pgd_attack
 from .certified_training import CERTIFIED_RECIPES, ibp_loss, train_ibp, worst_case_logits
-from .certify import certified_accuracy, certify, interval_bounds, margin_lower_bounds, wong_kolter_bounds
+from .certify import (certified_accuracy, certify, interval_bounds, interval_step, margin_lower_bounds,
+                      wong_kolter_bounds)
 from .detector import (ActivationDetector, RejectOrClassify, detection_report,
                        detector_aware_attack, fit_detector, train_detector)
 from .ensemble import Ensemble
 from .frontend import BPDA, SparsifyingFrontEnd, dct2, idct2, sparsified_classifier
-from .randomized import GaussianNoiseDefense, with_test_time_dropout
+from .randomized import GaussianNoiseDefense, smoothing_radius_bound, with_test_time_dropout
 from .scoreboard import (AttackBudget, Defense, defense_table, evaluate_defense, format_masking_report,
                          format_table, gradient_masking_checks, masking_checklist)
 from .variants import VARIANTS
@@ -58,7 +62,8 @@ __all__ = [
     "SparsifyingFrontEnd", "dct2", "detection_report", "detector_aware_attack", "eot_attack",
     "fit_detector", "format_masking_report", "gradient_masking_checks", "idct2",
     "naive_vs_adaptive", "pgd_attack",
-    "sparsified_classifier", "train_detector", "with_test_time_dropout",
+    "interval_step", "smoothing_radius_bound", "sparsified_classifier", "train_detector",
+    "with_test_time_dropout",
     "AttackBudget", "Defense", "defense_table", "evaluate_defense", "format_table",
     "masking_checklist",
 ]

@@ -19,8 +19,8 @@ takes it into account.
 Honest small print (measured on the shipped "mnist-mlp", PGD-20, first test digits): at a
 small ε = 0.1 noise (σ = 0.3) and strong weight decay do keep some accuracy that the plain
 model loses (noise is the germ of randomized smoothing, Cohen et al. 2019, a real defense for
-small L2 radii); at ε = 0.2 and above, under EOT, they are back at the undefended model's
-accuracy, which is what tests/test_defenses_adaptive.py asserts.
+small L2 radii: :func:`smoothing_radius_bound`); at ε = 0.2 and above, under EOT, they are back
+at the undefended model's accuracy, which is what tests/test_defenses_adaptive.py asserts.
 
 The random switches are ``nn.Module`` wrappers whose randomness stays on in eval mode (an
 attack's ``eval_mode`` does not remove it, just as a deployed system would not). Attack them
@@ -89,3 +89,22 @@ def with_test_time_dropout(model: nn.Sequential, p: float = 0.2) -> nn.Sequentia
     if len(layers) == len(model):
         raise ValueError("model has no top-level nn.ReLU after which to drop units")
     return nn.Sequential(*layers)
+
+
+def smoothing_radius_bound(sigma: float, n: int, alpha: float = 0.001) -> float:
+    """The largest L2 radius randomized smoothing can certify with noise σ and ``n`` samples.
+
+    Cohen, Rosenfeld & Kolter 2019 ("Certified Adversarial Robustness via Randomized
+    Smoothing", Theorem 1): the smoothed classifier g(x) = argmax_c P(f(x + σ·n) = c) is
+    constant within the L2 radius σ·Φ⁻¹(p_A), where p_A is a lower confidence bound on the top
+    class's probability. Estimated from n noisy samples at confidence 1 − α (their CERTIFY, a
+    one-sided Clopper–Pearson bound), p_A is at most α^(1/n), reached when all n samples agree;
+    so no certificate exceeds σ·Φ⁻¹(α^(1/n)), whatever the classifier.
+    """
+    _check_rate("sigma", sigma)
+    if not (isinstance(n, numbers.Integral) and n >= 1):
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if not (isinstance(alpha, numbers.Real) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    p_lower = alpha ** (1.0 / n)
+    return float(sigma) * torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(p_lower, dtype=torch.float64)).item()

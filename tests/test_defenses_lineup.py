@@ -1,0 +1,91 @@
+"""coursekit.defenses.lineup (notebook 02's defenses and the stored table) and the smoothing bound."""
+import math
+
+import pytest
+import torch
+from scipy.stats import norm
+
+from coursekit.defenses import lineup as L
+from coursekit.defenses import smoothing_radius_bound
+from coursekit.defenses.scoreboard import COLUMNS, AttackBudget, format_table
+
+
+def test_smoothing_radius_bound_is_cohen_et_al_with_all_samples_agreeing():
+    # p_A = α^(1/n) is the one-sided Clopper–Pearson lower bound when all n samples agree
+    for sigma, n, alpha in ((0.3, 1000, 0.001), (0.5, 100_000, 0.001), (0.25, 100, 0.05)):
+        assert smoothing_radius_bound(sigma, n, alpha) == pytest.approx(sigma * norm.ppf(alpha ** (1 / n)), rel=1e-9)
+    assert smoothing_radius_bound(0.3, 10_000) > smoothing_radius_bound(0.3, 1000)   # more samples, more proof
+    with pytest.raises(ValueError, match="n must be"):
+        smoothing_radius_bound(0.3, 0)
+    with pytest.raises(ValueError, match="alpha must be"):
+        smoothing_radius_bound(0.3, 10, alpha=1.0)
+
+
+def test_comparable_columns_leave_out_spsa_when_its_budget_differs():
+    assert L.comparable(L.FULL_BUDGET, L.FULL_BUDGET) == list(COLUMNS)
+    assert "SPSA" not in L.comparable(L.QUICK_BUDGET, L.FULL_BUDGET)
+    assert len(L.comparable(L.QUICK_BUDGET, L.FULL_BUDGET)) == len(COLUMNS) - 1
+
+
+def test_the_lineup_names_every_row_once(cnn):
+    names = [d.name for d in L.undefended()] + [d.name for d in L.front_ends(L.shipped("mnist-mlp")[0])] \
+        + [d.name for d in L.adversarially_trained()] + [L.certified().name]
+    assert len(names) == len(set(names))
+    assert all(d.train_seconds > 0 for d in L.adversarially_trained())
+
+
+# --- the stored table (data/results/defense_table.json) ---------------------------------------
+
+@pytest.fixture(scope="module")
+def table():
+    return L.load_table()
+
+
+def test_stored_table_says_how_it_was_made(table):
+    assert table["command"] == L.command(table["n_digits"]) and table["n_digits"] >= 100 and table["eps"] == L.EPS
+    assert isinstance(table["budget"], AttackBudget) and table["budget"] == L.FULL_BUDGET
+    assert table["sizes"] == vars(L.FULL_SIZES)
+    assert table["columns"] == list(COLUMNS) and table["versions"]["torch"]
+    assert len(table["rows"]) == 17
+
+
+@pytest.mark.xfail(strict=True, reason="the stored table was run on the first 100 test digits "
+                   "(`python -m coursekit.defenses.lineup --n 100`); the 500-digit run (`python -m "
+                   "coursekit.defenses.lineup`, about 15 min of CPU, 5 times the 100-digit run) has not been made yet")
+def test_stored_table_is_the_full_500_digit_run(table):
+    assert table["n_digits"] == 500 and table["command"] == L.COMMAND
+
+
+def test_command_names_the_digits_unless_default():
+    assert L.command(500) == L.COMMAND and L.command(100) == L.COMMAND + " --n 100"
+
+
+def test_stored_rows_format_and_keep_their_verdicts(table):
+    rows = [L.stored_row(table, name) for name in table["rows"]]
+    assert format_table(rows, table["budget"]).count("\n") == len(rows) + 1
+    flagged = {r["name"] for r in rows if not all(r["checks"].values())}
+    assert flagged == {"DCT front end, naive PGD"}
+    cols = {r["name"]: r for r in rows}
+    trained = [cols[n]["PGD-50×10"] for n in L.ADVERSARIALLY_TRAINED if n != "FGSM adversarial training"]
+    # every other row, but the one whose evaluation the checklist rejects (its accuracy is not real)
+    others = [cols[n]["PGD-50×10"] for n in cols
+              if (n not in L.ADVERSARIALLY_TRAINED or n == "FGSM adversarial training") and n not in flagged]
+    assert min(trained) >= max(others) + 0.5
+    for r in rows:
+        assert all(0 <= r[c] <= 1 for c in COLUMNS if not math.isnan(r[c])), r["name"]
+
+
+def test_parallel_parts_merge_into_one_table(tmp_path):
+    # two parts on 2 digits: each scores mnist-cnn first for the transfer attack, keeps only its rows
+    kw = dict(budget=L.QUICK_BUDGET, sizes=L.QUICK_SIZES)
+    a = L.run_table(2, out=tmp_path / "a.json", sections=("front ends",), rows_only=("DCT front end + BPDA",), **kw)
+    b = L.run_table(2, out=tmp_path / "b.json", sections=("undefended", "certified"),
+                    rows_only=("mnist-cnn (no defense)", "IBP-certified (ε = 0.1)"), **kw)
+    assert list(a["rows"]) == ["DCT front end + BPDA"]
+    assert list(b["rows"]) == ["mnist-cnn (no defense)", "IBP-certified (ε = 0.1)"]
+    merged = L.merge_tables([tmp_path / "b.json", tmp_path / "a.json"], tmp_path / "table.json")
+    assert list(merged["rows"]) == ["mnist-cnn (no defense)", "IBP-certified (ε = 0.1)", "DCT front end + BPDA"]
+    assert merged["cpu_seconds"] == pytest.approx(a["cpu_seconds"] + b["cpu_seconds"], abs=0.2)
+    assert L.load_table(tmp_path / "table.json")["budget"] == L.QUICK_BUDGET
+    with pytest.raises(ValueError, match="sections must be among"):
+        L.lineup(None, None, sections=("nothing",))
