@@ -29,8 +29,14 @@ _CHECK_CALL = re.compile(r"\bcheck_\w+\(")  # coursekit.checks.check_close / che
 
 
 def nbgrader_meta(cell) -> dict:
-    """The cell's ``nbgrader`` metadata, or {} for an ordinary cell."""
-    return dict(cell.get("metadata", {}).get("nbgrader", {}) or {})
+    """The cell's ``nbgrader`` metadata, or {} for an ordinary cell (or metadata that is not a dict)."""
+    meta = cell.get("metadata", {})
+    meta = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+    if not isinstance(meta, dict):
+        return {}
+    if "grade_id" in meta and not isinstance(meta["grade_id"], str):
+        meta = {k: v for k, v in meta.items() if k != "grade_id"}
+    return dict(meta)
 
 
 def is_solution(cell) -> bool:
