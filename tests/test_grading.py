@@ -170,7 +170,8 @@ def course(tmp_path_factory):
         _submit(inbox, "solution", name, nbformat.read(str(ck.ROOT / "notebooks" / f"{name}.ipynb"), as_version=4))
         _submit(inbox, "untouched", name, nbformat.read(str(path), as_version=4))
     grading.collect(root, inbox)
-    graded = grading.autograde(root, list(released), timeout=REAL_TIMEOUT, jobs=2)
+    # our own notebooks: graded in the sandbox where there is one, without it elsewhere
+    graded = grading.autograde(root, list(released), timeout=REAL_TIMEOUT, jobs=2, unsafe_no_sandbox=True)
     grades_csv, exercises_csv = grading.export(root)
     print(f"\ncourse notebooks {sorted(released)}: release, 2 submissions each, autograde, export: "
           f"{time.perf_counter() - start:.0f} s")
@@ -192,7 +193,7 @@ def klass(tmp_path_factory):
         # the inserted-cells student also saved the notebook under another name, as browsers do
         _submit(inbox, student, MINI, content, f"{MINI} (1).ipynb" if student == "inserted" else None)
     checks = grading.collect(root, inbox)
-    graded = grading.autograde(root, timeout=MINI_TIMEOUT, jobs=2)
+    graded = grading.autograde(root, timeout=MINI_TIMEOUT, jobs=2, unsafe_no_sandbox=True)
     grades_csv, exercises_csv = grading.export(root)
     feedback = grading.feedback(root)
     print(f"\nsynthetic class: release, {len(checks)} submissions, autograde, export, feedback: "
@@ -292,7 +293,7 @@ def test_feedback_is_written_for_every_graded_student(klass):
 def test_autograde_again_grades_only_new_submissions(klass):
     graded = klass.root / "autograded" / "full" / MINI / f"{MINI}.ipynb"
     before = graded.stat().st_mtime_ns
-    assert grading.autograde(klass.root, timeout=MINI_TIMEOUT) == klass.graded
+    assert grading.autograde(klass.root, timeout=MINI_TIMEOUT, unsafe_no_sandbox=True) == klass.graded
     assert graded.stat().st_mtime_ns == before  # not run again
 
 
@@ -316,6 +317,28 @@ def test_inspect_submission_reports_duplicated_and_deleted_cells(klass, tmp_path
     assert "1 ordinary cell deleted" in notes
 
 
+def test_grading_refuses_to_start_without_a_sandbox_unless_told(tmp_path, monkeypatch, capsys):
+    from coursekit.grading import sandbox
+    from coursekit.grading.__main__ import main
+
+    monkeypatch.setattr(sandbox, "_detect", lambda: sandbox.Isolation("none", problems=["bwrap is missing"]))
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nbformat.write(mini_notebook(), str(notebooks / f"{MINI}.ipynb"))
+    root = tmp_path / "course"
+    grading.release(root, [MINI], notebooks_dir=notebooks)
+    _submit(tmp_path / "inbox", "full", MINI, nbformat.read(str(notebooks / f"{MINI}.ipynb"), as_version=4))
+    grading.collect(root, tmp_path / "inbox")
+    with pytest.raises(sandbox.SandboxUnavailable, match="bwrap is missing.*--unsafe-no-sandbox"):
+        grading.autograde(root, timeout=MINI_TIMEOUT)
+    assert main(["autograde", "--course-dir", str(root)]) == 2
+    assert "cannot isolate the students' code on this machine" in capsys.readouterr().err
+    assert not (root / "results").exists()  # nothing was graded
+    assert grading.autograde(root, timeout=MINI_TIMEOUT, unsafe_no_sandbox=True) == {MINI: 1}
+    (row,) = _read_csv(grading.export(root)[0])
+    assert row["score"] == "3" and row["isolation"].startswith("NONE: graded with --unsafe-no-sandbox"), row
+
+
 # ---------------------------------------------------------------- arguments and the command line
 
 def test_bad_arguments_are_rejected_with_the_value(klass, tmp_path):
@@ -329,13 +352,19 @@ def test_bad_arguments_are_rejected_with_the_value(klass, tmp_path):
         grading.release(klass.root, ["99_nothing"])
     with pytest.raises(ValueError, match="not a course folder"):
         grading.export(tmp_path)
+    with pytest.raises(ValueError, match="jobs must be a positive int, got 0"):
+        grading.autograde(klass.root, jobs=0)
+    with pytest.raises(ValueError, match="shard must be K/N with 1 <= K <= N, got '3/2'"):
+        grading.autograde(klass.root, shard="3/2")
+    with pytest.raises(ValueError, match="holds no shard results"):
+        grading.merge(klass.root, [tmp_path])
 
 
 def test_command_line_help_and_check(capsys):
     out = subprocess.run([sys.executable, "-m", "coursekit.grading", "--help"], capture_output=True, text=True,
                          cwd=ck.ROOT)
     assert out.returncode == 0, out.stderr
-    for command in ("release", "collect", "autograde", "export", "feedback", "grade", "check"):
+    for command in ("release", "collect", "autograde", "merge", "export", "feedback", "grade", "check"):
         assert command in out.stdout
     from coursekit.grading.__main__ import main
     assert main(["check", str(ck.ROOT / "notebooks" / "00_start_here.ipynb")]) == 0

@@ -6,12 +6,15 @@ The course folder is nbgrader's standard layout, built outside the repository::
     <course>/source/<a>/<a>.ipynb             notebooks/<a>.ipynb, copied at every release
     <course>/release/<a>/<a>.ipynb            the student version (hand this out)
     <course>/submitted/<student>/<a>/<a>.ipynb
+    <course>/versions/<student>/<a>/NNN-<sha256>.ipynb   every file collect received
     <course>/autograded/..., feedback/<student>/<a>/<a>.html, gradebook.db
+    <course>/results/<a>/<student>.json       what each grading job found
     <course>/grades.csv, exercises.csv        written by export
-    <course>/logs/, reports/                  nbgrader's logs, what collect noticed
+    <course>/logs/, reports/                  nbgrader's logs, failed jobs, what collect noticed
 
-An assignment is one notebook, named by its stem (``00_start_here``). Every nbgrader command
-runs in a subprocess with the course's Python (``sys.executable``), offline, with
+An assignment is one notebook, named by its stem (``00_start_here``). nbgrader builds the
+student versions and the feedback, and keeps the gradebook; the autograder is the course's
+own (batch.py, job.py: each submission sandboxed, the tests out of its reach), with
 ``COURSEKIT_QUICK=1`` unless ``quick=False``: the student's notebook runs with the same
 package, data and budgets as in the test suite.
 """
@@ -26,7 +29,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,7 +228,7 @@ def release(course_dir: str | Path, assignments: list[str] | None = None,
 
 # ---------------------------------------------------------------- collect
 
-MAX_NOTEBOOK_BYTES = 100 * 2**20  # a submission larger than this is refused (and kept in versions/)
+MAX_NOTEBOOK_BYTES = 100 * 2**20  # a submission larger than this is refused, unread
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 
 
@@ -317,30 +319,27 @@ def _load_reports(root: Path) -> dict[tuple[str, str], SubmissionCheck]:
     return {(r["student"], r["assignment"]): SubmissionCheck(**r) for r in json.loads(path.read_text())}
 
 
-def _keep_version(root: Path, student: str, name: str, data: bytes, suffix: str) -> Path:
-    """Store ``data`` in versions/<student>/<name>/ unless that exact file is there already."""
+def _keep_version(root: Path, student: str, name: str, data: bytes) -> Path:
+    """Store ``data`` as versions/<student>/<name>/NNN-<sha256>.ipynb unless that exact file is there already."""
     folder = root / "versions" / student / name
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(data).hexdigest()[:16]
-    for old in folder.iterdir():
-        if digest in old.name:
+    kept = sorted(folder.glob("[0-9][0-9][0-9]-*.ipynb"))
+    for old in kept:
+        if old.name.endswith(f"-{digest}.ipynb"):
             return old
-    path = folder / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{digest}{suffix}"
+    path = folder / f"{len(kept) + 1:03d}-{digest}.ipynb"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
 
 
-def _collected_at(path: Path) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-
-
 def collect(course_dir: str | Path, submissions_dir: str | Path) -> list[SubmissionCheck]:
     """Copy ``<submissions_dir>/<student>/<assignment>/*.ipynb`` into the course and check each.
 
-    Every file that comes in is kept in ``versions/<student>/<assignment>/`` (time-stamped,
-    never overwritten). A new notebook replaces ``submitted/`` only once it has been read and
+    Every file that comes in is kept in ``versions/<student>/<assignment>/`` (numbered in the
+    order they came, never overwritten). A new notebook replaces ``submitted/`` only once it has been read and
     checked: a damaged, oversized or mislabelled file is reported and the earlier submission,
     if any, stays in place and is graded. A notebook saved under another name
     (``00_start_here (1).ipynb``) is used when it is the only one in its folder; symbolic
@@ -355,29 +354,30 @@ def collect(course_dir: str | Path, submissions_dir: str | Path) -> list[Submiss
         raise ValueError("submissions_dir is the course's own submitted/ folder; give the folder the "
                          "submissions came in")
     reports = _load_reports(root)
-    released_ids = {name: _grade_ids(nbformat.read(str(_notebook(root, "release", name)), as_version=4))
-                    for name in _released_names(root)}
+    released = {name: nbformat.read(str(_notebook(root, "release", name)), as_version=4)
+                for name in _released_names(root)}
     checks = []
     for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             check = SubmissionCheck(student_dir.name, assignment_dir.name)
             checks.append(check)
-            _collect_one(root, check, assignment_dir, released_ids, reports.get((check.student, check.assignment)))
+            _collect_one(root, check, assignment_dir, released, reports.get((check.student, check.assignment)))
     for check in checks:
         reports[(check.student, check.assignment)] = check
     _reports_path(root).write_text(json.dumps([vars(c) for c in reports.values()], indent=1))
     return checks
 
 
-def _collect_one(root: Path, check: SubmissionCheck, folder: Path, released_ids: dict, before) -> None:
+def _collect_one(root: Path, check: SubmissionCheck, folder: Path, released: dict, before) -> None:
     student, name = check.student, check.assignment
     dest = _notebook(root, "submitted", name, student)
     kept = dest.is_file()
+    released_ids = {other: _grade_ids(nb) for other, nb in released.items()}
 
     def refuse(why: str) -> None:
         if kept:  # the earlier submission stays, and is what gets graded
-            check.notes[:] = (before.notes if before else []) + [
-                f"{why}; the earlier submission (collected {_collected_at(dest)}) is kept and graded"]
+            note = f"{why}; the earlier submission is kept and graded"
+            check.notes[:] = [n for n in (before.notes if before else []) if n != note] + [note]
         else:
             check.gradable = False
             check.notes.append(why)
@@ -407,7 +407,7 @@ def _collect_one(root: Path, check: SubmissionCheck, folder: Path, released_ids:
         return refuse(f"the notebook is {size / 2**20:.0f} MB, over the limit of "
                       f"{MAX_NOTEBOOK_BYTES // 2**20} MB; not read")
     data = submitted.read_bytes()
-    version = _keep_version(root, student, name, data, ".ipynb")
+    version = _keep_version(root, student, name, data)
     try:
         nb = _read_notebook(data)
     except ValueError as err:
@@ -418,7 +418,7 @@ def _collect_one(root: Path, check: SubmissionCheck, folder: Path, released_ids:
         if others:
             return refuse(f"this is the notebook of assignment {others[0]}, handed in as {name}; "
                           f"hand it in under {others[0]}")
-    check.notes += _compare(nbformat.read(str(_notebook(root, "release", name)), as_version=4), nb)
+    check.notes += _compare(released[name], nb)
     if kept and hashlib.sha256(dest.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest():
         return
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -21,11 +21,11 @@ the outputs of both sides) into its folder; the batch merges them into the grade
 """
 from __future__ import annotations
 
-import ast
 import copy
 import hashlib
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -36,8 +36,11 @@ from pathlib import Path
 import nbformat
 
 from . import remote, sandbox
-from .exercises import BEGIN_SOLUTION, END_SOLUTION, nbgrader_meta, validate_notebook, visible_part
+from .exercises import nbgrader_meta, solution_bindings, validate_notebook, visible_part
 from .kernel import Kernel, Recorder, clean_mimebundle, context_statements
+
+
+_HTML_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # the start of an HTML tag, comment or declaration
 
 
 def sha256(path: str | Path) -> str:
@@ -59,50 +62,6 @@ class Spec:
     limits: dict = field(default_factory=lambda: dict(sandbox.DEFAULT_LIMITS))
     max_output: int = 100_000
     course_dir: str | None = None
-
-
-# ---------------------------------------------------------------- what a solution cell binds
-
-def solution_bindings(source: str) -> list[tuple[str, object]]:
-    """How the grader stands in for a solution cell, statement by statement.
-
-    ``("remote", name)``: a function or class the cell defines (called in the student's kernel);
-    ``("fetch", [names])``: names a statement inside the solution markers assigns (their values
-    are fetched from the student's kernel); ``("run", code)``: a statement outside the markers
-    (an import, a constant the exercise gives), run here as the course wrote it.
-    """
-    tree = ast.parse(source)
-    lines = source.split("\n")
-    inside, marked = False, set()
-    for number, line in enumerate(lines, start=1):
-        if BEGIN_SOLUTION in line:
-            inside = True
-        elif END_SOLUTION in line:
-            inside = False
-        elif inside:
-            marked.add(number)
-    steps: list[tuple[str, object]] = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            steps.append(("remote", node.name))
-        elif any(n in marked for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)):
-            steps.append(("fetch", sorted(_bound_names(node))))
-        else:
-            steps.append(("run", ast.get_source_segment(source, node)))
-    return steps
-
-
-def _bound_names(node: ast.AST) -> set[str]:
-    """Names a top-level statement binds (not those inside functions it defines)."""
-    names = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-            names.add(sub.id)
-        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in sub.names)
-        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(sub.name)
-    return names
 
 
 # ---------------------------------------------------------------- the plan: where the two sides meet
@@ -180,7 +139,8 @@ class Job:
             self.kernel.deadline = time.monotonic() + self.spec.timeout
             try:
                 outputs, _ = self.kernel.run(self.student.cells[index].source)
-                self.student_outputs[index] = sanitize_outputs(outputs, self.spec.max_output)
+                # the student's process cut its output already; the margin keeps its note
+                self.student_outputs[index] = sanitize_outputs(outputs, self.spec.max_output + 1000)
             except remote.CellTimeoutError:
                 self.student_outputs[index] = [nbformat.from_dict(_error_output(
                     "CellTimeoutError", f"stopped at the time limit of {self.spec.timeout:g} s"))]
@@ -246,7 +206,8 @@ class Job:
         start = time.monotonic()
         os.environ.update({"COURSEKIT_QUICK": "1" if self.spec.quick else "0", "COURSEKIT_DEVICE": "cpu",
                            "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"})
-        self.trusted = Kernel(self.spec.max_output, inline_figures=False)
+        # a test cell shows what the student's function printed (cut to max_output there), and its own lines
+        self.trusted = Kernel(self.spec.max_output + 10_000, inline_figures=False)
         self.trusted.user_ns["__file__"] = "notebook.ipynb"
         self.start_student()
         by_solution = {e.solution_index: e for e in self.plan.exercises}
@@ -300,17 +261,21 @@ class Job:
         for i, cell in enumerate(nb.cells):
             gid = nbgrader_meta(cell).get("grade_id")
             if gid and seen_ids.get(gid) != i:   # an earlier copy of a duplicated cell: an ordinary cell
-                cell.metadata.pop("nbgrader", None)
                 gid = None
             if gid in self.plan.test_at and self.plan.test_at[gid] == i:
                 cells.append(self._test_cell(gid))
                 continue
-            if gid in solution_cells and cell.cell_type != "code":
-                cell = nbformat.v4.new_code_cell(cell.source, metadata=cell.metadata)
-            if cell.cell_type == "code":
-                cell.outputs = self.student_outputs.get(i, [])
-                cell.execution_count = None
-            cells.append(cell)
+            source = cell.source if isinstance(cell.get("source"), str) else str(cell.get("source", ""))
+            # the student's cells are rebuilt from their text alone: the nbgrader metadata is the
+            # course's (the feedback believes it), HTML in markdown is escaped
+            if gid in solution_cells or cell.cell_type == "code":
+                new = nbformat.v4.new_code_cell(source)
+                new.outputs = self.student_outputs.get(i, [])
+                if gid in solution_cells:
+                    new.metadata["nbgrader"] = copy.deepcopy(solution_cells[gid].metadata["nbgrader"])
+            else:
+                new = nbformat.v4.new_markdown_cell(_HTML_TAG.sub("&lt;", source))
+            cells.append(new)
         for e in self.plan.exercises:  # test cells the student deleted are put back after their solution
             if e.test_id not in self.plan.test_at:
                 after = next((k for k, c in enumerate(cells) if nbgrader_meta(c).get("grade_id") == e.solution_id),
@@ -348,13 +313,13 @@ def start_student_kernel(iso: sandbox.Isolation, folder: Path, *, quick: bool = 
                          max_output: int = 100_000) -> remote.StudentKernel:
     """Start a student's kernel with isolation ``iso``; its stray output goes to folder/student.log."""
     sandboxed = iso.mode != "none"
-    env = sandbox.student_env(quick, sandboxed, home="/tmp" if sandboxed else str(folder / "home"))
+    env = sandbox.student_env(quick, home="/tmp" if sandboxed else str(folder / "home"))
     if not sandboxed:
         Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
     limits = dict(sandbox.DEFAULT_LIMITS if limits is None else limits)
 
     def argv_for(req, rep, ctl):
-        return sandbox.wrap(iso, sandbox.student_command(req, rep, ctl, limits, max_output), slot, course_dir)
+        return sandbox.wrap(iso, sandbox.student_command(req, rep, ctl, limits, max_output, sandboxed), slot, course_dir)
 
     return remote.StudentKernel(argv_for, env, str(folder / "student.log"))
 

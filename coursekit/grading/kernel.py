@@ -162,6 +162,11 @@ def _make_shell_class():
         display_pub_class = Publisher
         kernel = None
 
+        def showtraceback(self, *args, **kwargs):
+            if os.getpid() != self.kernel.pid:  # a child the cell forked (a fork bomb's): leave, no traceback
+                os._exit(0)
+            return super().showtraceback(*args, **kwargs)
+
         def _showtraceback(self, etype, evalue, stb):
             self.kernel.recorder.error(etype.__name__, str(evalue), list(stb))
 
@@ -181,6 +186,7 @@ class Kernel:
         config.HistoryManager.enabled = False
         config.InteractiveShell.colors = "nocolor"
         self.max_output = max_output
+        self.pid = os.getpid()
         self.recorder = Recorder(max_output)
         shell_class = _make_shell_class()
         shell_class.clear_instance()  # one kernel per process; a second one replaces the first
@@ -408,7 +414,8 @@ class _Interrupter:
                 os.kill(os.getpid(), signal.SIGINT)
 
 
-def serve(request_fd: int, reply_fd: int, control_fd: int, limits: dict, max_output: int = MAX_OUTPUT) -> None:
+def serve(request_fd: int, reply_fd: int, control_fd: int, limits: dict, max_output: int = MAX_OUTPUT,
+          sandboxed: bool = False) -> None:
     """The student's process: answer the grader's requests until told to stop."""
     apply_limits(limits)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -419,8 +426,14 @@ def serve(request_fd: int, reply_fd: int, control_fd: int, limits: dict, max_out
     student = _Student(Kernel(max_output, inline_figures=True))
     kernel = student.kernel
 
-    def reply(header, buffers=()):
+    def after_student_code():
         if os.getpid() != main_pid:  # a process the student's code forked: it must not answer
+            os._exit(0)
+        if sandboxed:
+            _reap_strays()
+
+    def reply(header, buffers=()):
+        if os.getpid() != main_pid:
             os._exit(0)
         wire.write_frame(reply_fd, header, buffers)
 
@@ -438,11 +451,11 @@ def serve(request_fd: int, reply_fd: int, control_fd: int, limits: dict, max_out
                     outputs, error = kernel.run_cell(header["source"])
                 finally:
                     interrupter.busy = False
-                _reap_strays(main_pid)
+                after_student_code()
                 reply({"outputs": outputs if not header.get("quiet") else [], "error": error})
             elif op == "call":
                 out, bufs = _call(student, header, buffers, interrupter)
-                _reap_strays(main_pid)
+                after_student_code()
                 reply(out, bufs)
             elif op == "backward":
                 out, bufs = _backward(student, header, buffers)
@@ -458,13 +471,20 @@ def serve(request_fd: int, reply_fd: int, control_fd: int, limits: dict, max_out
             reply({"error": {"ename": "KeyboardInterrupt", "evalue": "interrupted"}, "outputs": []})
 
 
-def _reap_strays(main_pid: int) -> None:
-    """Kill every other process of this sandbox that the student's code left running (a fork bomb)."""
-    if os.environ.get("COURSEKIT_SANDBOXED") == "1":
+def _reap_strays() -> None:
+    """Kill every other process of this sandbox that the student's code left running (a fork bomb).
+
+    Only inside the sandbox's own process namespace, where kill(-1) reaches no one else.
+    """
+    try:
+        os.kill(-1, signal.SIGKILL)  # all but init and ourselves
+    except (ProcessLookupError, PermissionError):
+        return
+    while True:  # our own children are zombies until waited for, and zombies count against the limit
         try:
-            os.kill(-1, signal.SIGKILL)  # in our own pid namespace: all but init and ourselves
-        except (ProcessLookupError, PermissionError):
-            pass
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 def _call(student: _Student, header: dict, buffers: list[bytes], interrupter: _Interrupter):
@@ -537,5 +557,5 @@ if __name__ == "__main__":  # python -m coursekit.grading.kernel REQUEST_FD REPL
 
     from coursekit.grading import kernel as _self  # the importable module, so pickles find its names
 
-    _self.serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]),
-                int(sys.argv[5]) if len(sys.argv) > 5 else MAX_OUTPUT)
+    _self.serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), int(sys.argv[5]),
+                sys.argv[6] == "sandboxed")

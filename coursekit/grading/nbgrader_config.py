@@ -22,6 +22,7 @@ c.ClearSolutions.enforce_metadata = True
 c.Autograde.sanitize_preprocessors = ["coursekit.grading.nbgrader_guard.RefuseUnsafeAutograde"]
 c.Autograde.autograde_preprocessors = ["coursekit.grading.nbgrader_guard.RefuseUnsafeAutograde"]
 
-# Students' notebooks are shown as HTML in the feedback pages and the formgrader: their HTML is
-# sanitised, so a script in a markdown cell does not run in your browser.
+# Students' notebooks are shown as HTML in the feedback pages and the formgrader. The grader
+# already escapes the HTML of their markdown cells and keeps only text and image outputs;
+# this asks nbconvert's own templates to sanitise as well.
 c.HTMLExporter.sanitize_html = True

@@ -62,14 +62,16 @@ class StudentKernel:
         self.log = open(log_path, "ab")
         argv = argv_for(req_r, rep_w, ctl_r)
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                                     pass_fds=(req_r, rep_w, ctl_r), start_new_session=True)
+                                     pass_fds=(req_r, rep_w, ctl_r), start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         for fd in (req_r, rep_w, ctl_r):
             os.close(fd)
         self.deadline: float | None = None
         self.dead: str | None = None  # why, once it is
         self.s_rng = None  # the random state the student's process last left, and what we had sent
         self.sent_rng = None
-        self._read(time.monotonic() + 120, what="start")
+        if self._read(time.monotonic() + 120) is None:
+            raise self._die("the notebook's kernel did not start within 120 s", ours=True)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -94,10 +96,11 @@ class StudentKernel:
                 pass
         self.log.close()
 
-    def _die(self, why: str) -> DeadKernelError:
+    def _die(self, why: str, ours: bool = False) -> DeadKernelError:
+        """Mark the student's kernel dead (killing what is left of it); ``ours``: we killed it."""
         if self.dead is None:
             self.close()
-            code = self.proc.returncode
+            code = None if ours else self.proc.returncode
             if code is not None and code < 0:
                 code = 128 - code  # killed by a signal; bwrap reports its child's death the same way
             if code and 128 < code <= 128 + 64:
@@ -124,7 +127,7 @@ class StudentKernel:
         except (BrokenPipeError, OSError):
             raise self._die(self._exit_reason()) from None
 
-    def _read(self, deadline: float | None, what: str = "request"):
+    def _read(self, deadline: float | None):
         try:
             return wire.read_frame(self._rep_r, deadline)
         except TimeoutError:
@@ -132,10 +135,11 @@ class StudentKernel:
         except EOFError:
             raise self._die(self._exit_reason()) from None
         except wire.ProtocolError as err:
-            raise self._die(f"the notebook's kernel broke the grader's protocol: {err}") from None
+            raise self._die(f"the notebook's kernel broke the grader's protocol: {err}", ours=True) from None
 
-    def request(self, header: dict, buffers=(), timeout_label: str = "") -> tuple[dict, list[bytes]]:
+    def request(self, header: dict, buffers=(), timeout_label: str | None = None) -> tuple[dict, list[bytes]]:
         """Send one request and wait for its reply, within the deadline (see the class)."""
+        timeout_label = self.limit_label if timeout_label is None else timeout_label
         self._send(header, buffers)
         got = self._read(self.deadline)
         if got is not None:
@@ -148,7 +152,7 @@ class StudentKernel:
         got = self._read(time.monotonic() + INTERRUPT_GRACE)
         if got is None:
             raise self._die(f"the notebook's kernel was killed: it ran past the time limit{timeout_label} "
-                            f"and ignored the interrupt")
+                            f"and ignored the interrupt", ours=True)
         raise CellTimeoutError(f"stopped at the time limit{timeout_label}")
 
     def run(self, source: str, quiet: bool = False) -> tuple[list[dict], dict | None]:
@@ -226,7 +230,7 @@ class StudentKernel:
             return wire.Decoder(buffers, resolve, handle).decode(reply["value"])
         except (wire.ProtocolError, KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
             raise self._die(f"the notebook's kernel sent a reply the grader refuses: {type(err).__name__}: "
-                            f"{err}") from None
+                            f"{err}", ours=True) from None
 
     def _bridged(self, value, buffers, grad: dict, tensors, resolve, handle):
         raw = {}
@@ -252,11 +256,20 @@ class StudentKernel:
         try:
             return [wire.Decoder(buffers).decode(g) for g in reply["grads"]]
         except (wire.ProtocolError, KeyError, TypeError) as err:
-            raise self._die(f"the notebook's kernel sent a gradient the grader refuses: {err}") from None
+            raise self._die(f"the notebook's kernel sent a gradient the grader refuses: {err}", ours=True) from None
 
 
 def pickle_protocol() -> int:
     return 5
+
+
+def _die_with_parent() -> None:
+    """In the new process, before it runs: be killed when the grader dies (Linux; bwrap does it too)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _tensor_table(tensors: list, tensor_index) -> tuple[list[dict], list[bytes]]:
@@ -273,9 +286,9 @@ def _tensor_table(tensors: list, tensor_index) -> tuple[list[dict], list[bytes]]
         meta.append(m)
         data.append(wire.tensor_bytes(t))
         i += 1
-    for m in meta:
+    for owner, m in enumerate(meta):
         if m.get("grad", -1) >= 0:
-            meta[m["grad"]]["of"] = meta.index(m)
+            meta[m["grad"]]["of"] = owner
     return meta, data
 
 

@@ -36,7 +36,7 @@ UID_BASE = int(os.environ.get("COURSEKIT_SANDBOX_UID", "1900000000"))  # job k r
 DEFAULT_LIMITS = {
     "cpu": 3600,               # CPU seconds for the whole notebook
     "memory": 8 * 2**30,       # bytes of address space
-    "processes": 256,          # processes and threads of the sandbox's user
+    "processes": 32,           # processes and threads of the sandbox's user (a fork bomb stops here)
     "file_size": 64 * 2**20,   # bytes in any one file it writes
     "open_files": 1024,
     "core": 0,
@@ -49,15 +49,28 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass
 class Isolation:
-    """How the student's kernels run: ``mode`` is "bwrap" (uid of its own), "bwrap-userns" or "none"."""
+    """How the students' kernels run (see :data:`MODES`), or ``mode="none"``."""
     mode: str
     bwrap: str | None = None
     description: str = ""
-    size_option: bool = False  # bwrap >= 0.9 can cap the size of /tmp
+    size_option: bool = False     # bwrap can cap the size of /tmp (--size)
+    disable_userns: bool = False  # bwrap can forbid nested user namespaces (--disable-userns)
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+MODES = {
+    # the grader is root: drop to the job's own uid, then an unprivileged bwrap in a user namespace
+    # that cannot create further user namespaces
+    "bwrap": "bwrap sandbox, uid {uid}+job, user namespace, no network, read-only system",
+    # the grader is root but unprivileged user namespaces are off (or Python is not readable by
+    # other users): bwrap as root, then the job's own uid without capabilities inside
+    "bwrap-root": "bwrap sandbox, uid {uid}+job, no network, read-only system",
+    # the grader is not root: bwrap in a user namespace, as the TA's own uid
+    "bwrap-userns": "bwrap sandbox in a user namespace (the TA's uid), no network, read-only system",
+}
 
 
 class _Tree:
@@ -139,7 +152,7 @@ def cache_dir() -> Path:
     return path
 
 
-def student_env(quick: bool, sandboxed: bool, home: str = "/tmp") -> dict:
+def student_env(quick: bool, home: str = "/tmp") -> dict:
     """The environment of the student's kernel: nothing inherited but what a notebook needs."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "USER": "student", "LOGNAME": "student",
@@ -147,8 +160,7 @@ def student_env(quick: bool, sandboxed: bool, home: str = "/tmp") -> dict:
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
         "COURSEKIT_QUICK": "1" if quick else "0", "COURSEKIT_DEVICE": "cpu", "COURSEKIT_DATA": str(data_dir()),
         "COURSEKIT_CACHE": str(cache_dir()), "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/matplotlib",
-        "IPYTHONDIR": f"{home}/ipython", "COURSEKIT_SANDBOXED": "1" if sandboxed else "0",
-        "CUDA_VISIBLE_DEVICES": "",
+        "IPYTHONDIR": f"{home}/ipython", "CUDA_VISIBLE_DEVICES": "",
     }
     return env
 
@@ -157,10 +169,14 @@ def wrap(iso: Isolation, command: list[str], slot: int = 0, course_dir: Path | N
     """The command line that runs ``command`` (a Python one) as the student, in the sandbox."""
     if iso.mode == "none":
         return command
-    args = [iso.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if iso.mode == "bwrap-userns":
-        args += ["--unshare-user"]
+    setpriv = [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={UID_BASE + slot}",
+               f"--regid={UID_BASE + slot}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+               "--no-new-privs"]
+    args = setpriv + ["--"] if iso.mode == "bwrap" else []
+    args += [iso.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+             "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if iso.mode in ("bwrap", "bwrap-userns"):
+        args += ["--unshare-user"] + (["--disable-userns"] if iso.disable_userns else [])
     tree = _Tree()
     for top in ("/usr", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin"):
         tree.system(top)
@@ -170,10 +186,8 @@ def wrap(iso: Isolation, command: list[str], slot: int = 0, course_dir: Path | N
     if iso.size_option:
         args += ["--size", str(512 * 2**20)]
     args += ["--tmpfs", "/tmp", "--chdir", "/tmp"]
-    if iso.mode == "bwrap":  # root outside: drop to a uid of the job's own, with no capabilities
-        uid = str(UID_BASE + slot)
-        args += ["--", shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
-                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    if iso.mode == "bwrap-root":  # root inside the namespaces: drop to the job's own uid, no capabilities
+        args += ["--"] + setpriv
     return args + ["--", *command]
 
 
@@ -182,13 +196,13 @@ def _probe(iso: Isolation) -> str | None:
     command = [sys.executable, "-c", "import os, sys; assert not os.path.exists(sys.argv[1]); print(os.getuid())",
                str(ROOT / "notebooks")]
     try:
-        proc = subprocess.run(wrap(iso, command), env=student_env(True, True), capture_output=True, text=True,
+        proc = subprocess.run(wrap(iso, command), env=student_env(True), capture_output=True, text=True,
                               timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
         return str(err)
     if proc.returncode != 0:
         return (proc.stderr or proc.stdout).strip()[-300:] or f"exit status {proc.returncode}"
-    if iso.mode == "bwrap" and proc.stdout.strip() != str(UID_BASE):
+    if iso.mode in ("bwrap", "bwrap-root") and proc.stdout.strip() != str(UID_BASE):
         return f"runs as uid {proc.stdout.strip()}, not {UID_BASE}"
     return None
 
@@ -200,11 +214,11 @@ def _detect() -> Isolation:
         return Isolation("none", problems=["bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install "
                                            "bubblewrap)"])
     help_text = subprocess.run([bwrap, "--help"], capture_output=True, text=True).stdout
-    size = "--size" in help_text
     problems = []
-    modes = ["bwrap", "bwrap-userns"] if os.geteuid() == 0 and shutil.which("setpriv") else ["bwrap-userns"]
+    modes = ["bwrap", "bwrap-root"] if os.geteuid() == 0 and shutil.which("setpriv") else ["bwrap-userns"]
     for mode in modes:
-        iso = Isolation(mode, bwrap, size_option=size)
+        iso = Isolation(mode, bwrap, size_option="--size" in help_text,
+                        disable_userns="--disable-userns" in help_text)
         why = _probe(iso)
         if why is None:
             iso.description = describe(iso)
@@ -214,10 +228,8 @@ def _detect() -> Isolation:
 
 
 def describe(iso: Isolation) -> str:
-    if iso.mode == "bwrap":
-        return f"bwrap sandbox, uid {UID_BASE}+job, no network, read-only system"
-    if iso.mode == "bwrap-userns":
-        return "bwrap sandbox in a user namespace, no network, read-only system"
+    if iso.mode in MODES:
+        return MODES[iso.mode].format(uid=UID_BASE)
     return "NONE: graded with --unsafe-no-sandbox (the student's code could read and write as the TA)"
 
 
@@ -234,7 +246,8 @@ def isolation(unsafe_no_sandbox: bool = False) -> Isolation:
     return Isolation("none", description=describe(Isolation("none")), problems=iso.problems)
 
 
-def student_command(request_fd: int, reply_fd: int, control_fd: int, limits: dict, max_output: int) -> list[str]:
+def student_command(request_fd: int, reply_fd: int, control_fd: int, limits: dict, max_output: int,
+                    sandboxed: bool) -> list[str]:
     """The Python command line of the student's kernel (kernel.serve) on the given pipes."""
     return [sys.executable, "-m", "coursekit.grading.kernel", str(request_fd), str(reply_fd), str(control_fd),
-            json.dumps(limits), str(max_output)]
+            json.dumps(limits), str(max_output), "sandboxed" if sandboxed else "unconfined"]

@@ -305,7 +305,9 @@ class Decoder:
                 raise ProtocolError(f"numpy scalar dtype {args[0]!r} is not accepted")
             return np.frombuffer(bytearray(self._buffer(args[1])), dtype=dtype)[0]
         if tag == "sz":
-            return torch.Size([self._int(str(s)) if not isinstance(s, int) else s for s in args[0]])
+            if not all(type(s) is int and s >= 0 for s in args[0]):
+                raise ProtocolError("bad torch.Size")
+            return torch.Size(args[0])
         if tag == "dt":
             if args[0] not in TORCH_DTYPES:
                 raise ProtocolError(f"dtype {args[0]!r} is not accepted")
