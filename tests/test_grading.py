@@ -29,6 +29,7 @@ import coursekit as ck
 from coursekit import grading
 from coursekit.grading import exercises as ex
 
+pytestmark = pytest.mark.timeout(1800)  # the course fixture grades every notebook twice (about 5 min of CPU)
 REAL = [p.stem for p in ex.exercise_notebooks()]
 MINI = "mini"
 MINI_TIMEOUT = 5  # s per cell for the synthetic class, whose cells take milliseconds: the infinite

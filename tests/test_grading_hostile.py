@@ -19,9 +19,7 @@ Everything here needs the sandbox (bubblewrap); without it the module is skipped
 why, because a fork bomb must not run unconfined.
 """
 import copy
-import csv
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -37,27 +35,17 @@ import coursekit as ck
 from coursekit import grading
 from coursekit.grading import sandbox
 from coursekit.grading.exercises import nbgrader_meta
+from test_grading import _cell, _read_csv, _submit  # the same notebook-building helpers
 
 try:
     ISOLATION = sandbox.isolation()
 except sandbox.SandboxUnavailable as err:
     pytest.skip(f"no sandbox on this machine: {err}", allow_module_level=True)
 
+pytestmark = pytest.mark.timeout(900)  # each test's budget, the class's grading included (about 3 min of CPU)
 TIMEOUT = 10  # s per cell: the quiz's cells take milliseconds (the fork bomb: about a second)
 
 # ---------------------------------------------------------------- the course
-
-
-def _cell(kind, source, grade_id=None, solution=False, points=None):
-    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-    cell = make(source)
-    if grade_id:
-        meta = {"grade": points is not None, "grade_id": grade_id, "locked": not solution,
-                "schema_version": 3, "solution": solution, "task": False}
-        if points is not None:
-            meta["points"] = points
-        cell.metadata["nbgrader"] = meta
-    return cell
 
 
 def _notebook(cells):
@@ -283,29 +271,22 @@ EXPECTED = {  # student: (score, status, notes)
 }
 
 
-def _submit(inbox, student, assignment, content):
-    path = inbox / student / assignment / f"{assignment}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        nbformat.write(content, str(path))
-    return path
-
-
-def _read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _digests(folder: Path) -> dict:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _sandbox_processes() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if int(line.split()[0]) >= sandbox.UID_BASE]
+    """The processes on this machine that run as a sandbox's user id."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid = int(next(line for line in status.read_text().splitlines() if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            continue  # the process ended meanwhile
+        if uid >= sandbox.UID_BASE:
+            found.append(f"{status.parent.name} (uid {uid})")
+    return found
 
 
 def _make_course(base: Path):
@@ -367,7 +348,6 @@ def _outputs(graded, student):
                      if c.cell_type == "code" for o in c.outputs)
 
 
-@pytest.mark.timeout(900)
 def test_the_hostile_class_grades_to_the_expected_csv(graded):
     got = {r["student"]: (r["score"], r["status"], r["notes"]) for r in graded.grades if r["assignment"] == "quiz"}
     expected = {s: (score, status, got.get(s, ("", "", ""))[2] if notes is None else notes)
@@ -459,7 +439,6 @@ def _small_class(released):
 SMALL_EXPECTED = [("ada", "3"), ("bo", "1"), ("cy", "3"), ("di", "0"), ("ed", "1"), ("fa", "3")]
 
 
-@pytest.mark.timeout(900)
 def test_ctrl_c_stops_the_batch_and_the_next_run_finishes_it(tmp_path):
     root, released = _make_course(tmp_path)
     for student, nb in _small_class(released["quiz"]).items():
@@ -493,7 +472,6 @@ def test_ctrl_c_stops_the_batch_and_the_next_run_finishes_it(tmp_path):
     assert all(r["status"] == "graded" for r in grades)
 
 
-@pytest.mark.timeout(900)
 def test_shards_merge_into_the_same_gradebook_as_one_run(tmp_path):
     tables = {}
     for how in ("one run", "shards"):

@@ -364,7 +364,9 @@ def collect(course_dir: str | Path, submissions_dir: str | Path) -> list[Submiss
             _collect_one(root, check, assignment_dir, released, reports.get((check.student, check.assignment)))
     for check in checks:
         reports[(check.student, check.assignment)] = check
-    _reports_path(root).write_text(json.dumps([vars(c) for c in reports.values()], indent=1))
+    tmp = _reports_path(root).with_suffix(".json.tmp")  # written whole or not at all (Ctrl-C)
+    tmp.write_text(json.dumps([vars(c) for c in reports.values()], indent=1))
+    os.replace(tmp, _reports_path(root))
     return checks
 
 

@@ -225,6 +225,8 @@ class Job:
                     break
                 self.kernel.deadline = time.monotonic() + self.spec.timeout
                 self.bind_solution(cell)
+                if self.kernel.dead:
+                    self.died(f"while the grader fetched what cell {i} defines")
             elif i in by_test:
                 e = by_test[i]
                 self.run_student_until(self.plan.stop_at[e.test_id])
@@ -234,6 +236,8 @@ class Job:
             else:
                 self.kernel.deadline = time.monotonic() + self.spec.timeout
                 self.trusted.run_cell(cell.source)
+                if self.kernel.dead:
+                    self.died(f"while cell {i} of the course's notebook called the student's code")
         for e in self.plan.exercises:
             if e.test_id not in self.results:
                 self.results[e.test_id] = {"score": 0.0, "max_score": e.points,
@@ -317,6 +321,8 @@ def start_student_kernel(iso: sandbox.Isolation, folder: Path, *, quick: bool = 
     if not sandboxed:
         Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
     limits = dict(sandbox.DEFAULT_LIMITS if limits is None else limits)
+    if not sandboxed:  # the process limit counts all of the TA's processes outside the sandbox's own uid
+        limits["processes"] = None
 
     def argv_for(req, rep, ctl):
         return sandbox.wrap(iso, sandbox.student_command(req, rep, ctl, limits, max_output, sandboxed), slot, course_dir)
