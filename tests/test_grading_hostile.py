@@ -244,7 +244,7 @@ def _scripted(nb):
 EXPECTED = {  # student: (score, status, notes)
     "ada": ("3", "graded", ""),
     "crasher": ("1", "graded", "1 ordinary cell inserted; the notebook's kernel died (killed by signal SIGSEGV) in "
-                               "cell 5; not run after it: ex2-mean-abs-test"),
+                               "cell 6; not run after it: ex2-mean-abs-test"),
     "escaper": ("3", "graded", "1 ordinary cell inserted"),
     "flood": ("3", "graded", "1 ordinary cell inserted"),
     "forger": ("0", "graded", ""),

@@ -138,16 +138,16 @@ class Job:
             self.cursor += 1
             self.kernel.deadline = time.monotonic() + self.spec.timeout
             try:
-                outputs, _ = self.kernel.run(self.student.cells[index].source)
+                outputs, _ = self.kernel.run(str(self.student.cells[index].source))
                 # the student's process cut its output already; the margin keeps its note
                 self.student_outputs[index] = sanitize_outputs(outputs, self.spec.max_output + 1000)
             except remote.CellTimeoutError:
                 self.student_outputs[index] = [nbformat.from_dict(_error_output(
                     "CellTimeoutError", f"stopped at the time limit of {self.spec.timeout:g} s"))]
-                self.notes.append(f"cell {index} stopped at the time limit")
+                self.notes.append(f"cell {index + 1} stopped at the time limit")
             except remote.DeadKernelError as err:
                 self.student_outputs[index] = [nbformat.from_dict(_error_output("DeadKernelError", str(err)))]
-                self.died(f"in cell {index}")
+                self.died(f"in cell {index + 1}")
         # the test cells' context, for the student's later cells
         for gid, at in self.plan.test_at.items():
             if at < stop and gid not in self._context_done and not self.kernel.dead:
@@ -226,7 +226,7 @@ class Job:
                 self.kernel.deadline = time.monotonic() + self.spec.timeout
                 self.bind_solution(cell)
                 if self.kernel.dead:
-                    self.died(f"while the grader fetched what cell {i} defines")
+                    self.died(f"while the grader fetched what cell {i + 1} defines")
             elif i in by_test:
                 e = by_test[i]
                 self.run_student_until(self.plan.stop_at[e.test_id])
@@ -237,7 +237,7 @@ class Job:
                 self.kernel.deadline = time.monotonic() + self.spec.timeout
                 self.trusted.run_cell(cell.source)
                 if self.kernel.dead:
-                    self.died(f"while cell {i} of the course's notebook called the student's code")
+                    self.died(f"while cell {i + 1} of the course's notebook called the student's code")
         for e in self.plan.exercises:
             if e.test_id not in self.results:
                 self.results[e.test_id] = {"score": 0.0, "max_score": e.points,

@@ -49,13 +49,15 @@ class TransferError(RuntimeError):
 
 
 class StudentKernel:
-    """The student's process, started by ``launch`` (sandbox.py), and the pipes to it.
+    """The student's process, and the pipes to it (job.start_student_kernel starts one).
+
+    ``argv_for(request_fd, reply_fd, control_fd)`` gives the command line (sandbox.wrap).
 
     ``deadline`` (a ``time.monotonic()`` value, or None) bounds every request; past it the
     student's code is interrupted, and killed if it does not stop within INTERRUPT_GRACE.
     """
 
-    def __init__(self, argv_for, env: dict, log_path: str, pass_fds_ok: bool = True):
+    def __init__(self, argv_for, env: dict, log_path: str):
         req_r, self._req_w = os.pipe()
         self._rep_r, rep_w = os.pipe()
         ctl_r, self._ctl_w = os.pipe()
@@ -113,10 +115,6 @@ class StudentKernel:
             self.dead = why
         return DeadKernelError(self.dead)
 
-    def _exit_reason(self) -> str:
-        time.sleep(0.2)  # let the process finish dying, so its exit status is known
-        return "the notebook's kernel died"
-
     # ------------------------------------------------------------ requests
 
     def _send(self, header: dict, buffers=()) -> None:
@@ -125,7 +123,7 @@ class StudentKernel:
         try:
             wire.write_frame(self._req_w, header, buffers)
         except (BrokenPipeError, OSError):
-            raise self._die(self._exit_reason()) from None
+            raise self._die("the notebook's kernel died") from None
 
     def _read(self, deadline: float | None):
         try:
@@ -133,7 +131,7 @@ class StudentKernel:
         except TimeoutError:
             return None
         except EOFError:
-            raise self._die(self._exit_reason()) from None
+            raise self._die("the notebook's kernel died") from None
         except wire.ProtocolError as err:
             raise self._die(f"the notebook's kernel broke the grader's protocol: {err}", ours=True) from None
 
