@@ -54,7 +54,9 @@ if _bubblewrap_problem():
     pytest.skip(f"no sandbox on this machine: {_bubblewrap_problem()}", allow_module_level=True)
 ISOLATION = sandbox.isolation()  # where bubblewrap works, the grader's sandbox must work too
 
-pytestmark = pytest.mark.timeout(900)  # each test's budget, the class's grading included (about 3 min of CPU)
+# each test's budget, the class's grading included; every test here grades a class (a minute
+# or more of wall time each on a loaded 2-core machine, about 3 min of CPU for the module)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 TIMEOUT = 10  # s per cell: the quiz's cells take milliseconds (the fork bomb: about a second)
 
 # ---------------------------------------------------------------- the course

@@ -239,6 +239,18 @@ def test_a_kernel_that_ignores_the_interrupt_is_killed(tmp_path):
         kernel.close()
 
 
+def test_a_kernel_that_exits_is_reported_with_its_own_exit_status(tmp_path):
+    """The reply pipe closes a moment before the process ends: the grader waits for the real
+    exit status instead of killing the process and reporting its own SIGKILL."""
+    iso = sandbox.isolation(unsafe_no_sandbox=True)
+    kernel = job.start_student_kernel(iso, tmp_path)
+    try:
+        kernel.deadline = time.monotonic() + 60
+        with pytest.raises(remote.DeadKernelError, match=r"^the notebook's kernel died \(exit status 3\)$"):
+            kernel.run("import os, time\nos.closerange(3, 4096)\ntime.sleep(1)\nos._exit(3)")
+    finally:
+        kernel.close()
+
 # ---------------------------------------------------------------- the decoder refuses what is not plain data
 
 @pytest.mark.parametrize("tree, buffers, why", [

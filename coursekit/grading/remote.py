@@ -34,6 +34,7 @@ import torch
 from . import wire
 
 INTERRUPT_GRACE = 5.0  # seconds the student's kernel has to stop after an interrupt before it is killed
+EXIT_GRACE = 5.0  # seconds a kernel whose pipe closed has to end on its own (its exit status is then reported)
 
 
 class CellTimeoutError(TimeoutError):
@@ -101,6 +102,11 @@ class StudentKernel:
     def _die(self, why: str, ours: bool = False) -> DeadKernelError:
         """Mark the student's kernel dead (killing what is left of it); ``ours``: we killed it."""
         if self.dead is None:
+            if not ours:  # its pipe closes a moment before it ends: wait for its own exit status
+                try:
+                    self.proc.wait(EXIT_GRACE)
+                except subprocess.TimeoutExpired:
+                    pass
             self.close()
             code = None if ours else self.proc.returncode
             if code is not None and code < 0:
