@@ -8,10 +8,13 @@ STAMP  := $(VENV)/.coursekit-installed
 # Notebooks run in quick mode under test; matplotlib draws off-screen.
 TEST_ENV := COURSEKIT_QUICK=1 MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: lab test test-full unit notebooks bench pretrained env clean-env help release grade
+.PHONY: lab lab-ta site site-quick test test-full unit notebooks bench pretrained env clean-env help release grade
 
 help:
-	@echo "make lab         set up .venv if needed, open the course in JupyterLab"
+	@echo "make lab         set up .venv if needed, open your own copies of the notebooks (my-notebooks/) in JupyterLab"
+	@echo "make lab-ta      JupyterLab with nbgrader's instructor tools, in the grading course folder"
+	@echo "make site        the course as a static HTML book in build/site/ (executes every notebook, full mode)"
+	@echo "make site-quick  the same book from quick-mode runs (minutes, what the tests check)"
 	@echo "make test        set up .venv if needed, run unit tests and every notebook (quick mode)"
 	@echo "make test-full   every notebook in full mode, each within the time its first cell states"
 	@echo "make unit        unit tests only;  make notebooks: notebooks only"
@@ -31,11 +34,22 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	$(PY) -m pip install --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
-# JupyterLab refuses to run as root unless told (containers, CI); ordinary users never need it.
-LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
-
+# A student's lab: their own copies in my-notebooks/ (git-ignored; made from notebooks/, never
+# overwritten), nbgrader's instructor tools switched off (jupyter-student/). tools/lab.py says more.
 lab: $(STAMP)
-	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
+	$(PY) -m tools.lab
+
+# The TA's lab: nbgrader's tools, in the grading course folder (docs/TEACHING.md).
+lab-ta: $(STAMP)
+	$(PY) -m tools.lab --ta
+
+# The book: every notebook executed (full mode; copies reused while nothing they depend on has
+# changed), student versions from nbgrader, Sphinx + myst-nb. Open build/site/index.html.
+site: $(STAMP)
+	PYTHONHASHSEED=0 $(PY) -m tools.build_site
+
+site-quick: $(STAMP)
+	PYTHONHASHSEED=0 $(PY) -m tools.build_site --quick --out build/site-quick
 
 # Notebooks with exercises are executed by the grading round trip in tests/test_grading.py
 # (the solution notebook, graded as a submission, must run without a single error), so nbval

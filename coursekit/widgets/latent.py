@@ -8,7 +8,8 @@ from torch import nn
 class LatentExplorer:
     """z = z0 + Σ αᵢ vᵢ for named directions vᵢ, one slider per αᵢ, showing G(z).
 
-    The logic (``set``, ``image``) runs without a browser; :meth:`show` builds the widgets.
+    The logic (``set``, ``image``) runs without a browser; :meth:`show` builds the widgets,
+    which redraw once per slider release (``draws`` counts the figures drawn).
     """
 
     def __init__(self, G: nn.Module, directions: dict[str, torch.Tensor], z0: torch.Tensor | None = None,
@@ -23,6 +24,7 @@ class LatentExplorer:
         self.z0 = z0.flatten() if z0 is not None else G.sample_z(1, torch.Generator().manual_seed(seed))[0]
         self.alpha = {k: 0.0 for k in self.directions}
         self.span = span
+        self.draws = 0
         self._out = None
 
     def set(self, name: str, value: float) -> None:
@@ -51,22 +53,26 @@ class LatentExplorer:
             return
         import matplotlib.pyplot as plt
         from IPython.display import display
+        self.draws += 1
         with self._out:
             self._out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(2.5, 2.5))
             ax.imshow(self.image()[0], cmap="gray", vmin=0, vmax=1)
-            ax.set_title(", ".join(f"{k} {a:+.1f}" for k, a in self.alpha.items()), fontsize=8)
+            # as the sliders write it (d3's "+.1f" uses the minus sign U+2212)
+            ax.set_title(", ".join(k + " " + f"{a:+.1f}".replace("-", "\u2212") for k, a in self.alpha.items()),
+                         fontsize=8)
             ax.axis("off")
             display(fig)
             plt.close(fig)
 
     def show(self):
         import ipywidgets as w
-        self._out = w.Output()
-        sliders = []
+        self._out = w.Output(layout=w.Layout(min_height="260px"))   # the figure's height
+        self.sliders = {}
         for name in self.directions:
-            s = w.FloatSlider(value=0.0, min=-self.span, max=self.span, step=0.1, description=name)
+            s = w.FloatSlider(value=self.alpha[name], min=-self.span, max=self.span, step=0.1,
+                              description=name, readout_format="+.1f", continuous_update=False)
             s.observe(lambda change, name=name: self.set(name, change["new"]), names="value")
-            sliders.append(s)
+            self.sliders[name] = s
         self._draw()
-        return w.HBox([w.VBox(sliders), self._out])
+        return w.HBox([w.VBox(list(self.sliders.values())), self._out])

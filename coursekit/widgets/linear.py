@@ -18,14 +18,20 @@ import numpy as np
 from ..linearity import linear_dimension_demo
 
 
+# The ε slider's stops: 1-2-5 steps from 0.001 to 1, so the slider's label is the exact value
+# that the figure uses (a log slider's readout rounds: it showed 0.050 for ε = 0.0501187).
+EPS_STOPS = tuple(round(m * 10.0 ** e, 3) for e in range(-3, 0) for m in (1, 2, 5)) + (1.0,)
+
+
 class LinearDimensionDemo:
-    """State and drawing behind the ε / n sliders."""
+    """State and drawing behind the ε / n sliders; ``draws`` counts the figures drawn."""
 
     def __init__(self, eps: float = 0.05, n: int = 64, max_n: int = 4096, seed: int = 0):
         if not (isinstance(max_n, int) and max_n >= 2):
             raise ValueError(f"max_n must be an int >= 2, got {max_n!r}")
         self.max_n, self.seed = max_n, seed
         self.dims = np.unique(np.geomspace(1, max_n, 60).astype(int))   # the curve's n values
+        self.draws = 0
         self.state = self.update(eps, n, draw=False)
 
     def update(self, eps: float, n: int, draw: bool = True) -> dict:
@@ -43,6 +49,7 @@ class LinearDimensionDemo:
         return self.dims, np.array(changes)
 
     def draw(self, state: dict):
+        self.draws += 1
         eps, n = state["eps"], state["n"]
         dims, changes = self.curve(eps)
         fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -59,15 +66,16 @@ class LinearDimensionDemo:
         return fig
 
     def widget(self):
-        """The sliders and the plot, as an ipywidgets box."""
+        """The sliders and the plot, as an ipywidgets box; one figure per slider change."""
         import ipywidgets as w
         from IPython.display import display
 
-        eps = w.FloatLogSlider(value=self.state["eps"], base=10, min=-3, max=0, step=0.1,
-                               description="ε", readout_format=".3f")
+        stops = sorted(set(EPS_STOPS) | {float(self.state["eps"])})
+        eps = w.SelectionSlider(options=[(f"{v:g}", v) for v in stops], value=float(self.state["eps"]),
+                                description="ε", continuous_update=False)
         n = w.IntSlider(value=self.state["n"], min=1, max=self.max_n, step=1, description="n",
                         continuous_update=False)
-        out = w.Output()
+        out = w.Output(layout=w.Layout(min_height="390px"))   # the figure's height: no jump on redraw
 
         def redraw(_=None):
             with out:
