@@ -1,12 +1,21 @@
-"""PGD-40 (ε = 0.3, α = 0.01, no random start) on 1,000 MNIST test digits against "mnist-cnn".
+"""PGD-40 on 1,000 digits ("mnist-cnn"); APGD-CE, APGD-T, Square, AutoAttack on 100 ("mnist-cnn-pgd").
 
-Side by side in one run, on the same model, images and settings: coursekit's ``pgd``, a bare
+PGD-40 (ε = 0.3, α = 0.01, no random start) on 1,000 MNIST test digits against "mnist-cnn",
+side by side in one run, on the same model, images and settings: coursekit's ``pgd``, a bare
 loop (forward, ``torch.autograd.grad``, signed step, projection: the least any PGD can do),
 torchattacks' PGD, ART's ProjectedGradientDescentPyTorch and foolbox's LinfPGD. Runs are
 interleaved (round-robin) and each method's best of ``REPEAT`` rounds is kept, so drifts
 in machine load hit every method alike. ``ratio`` = coursekit time / that method's time
 (< 1: coursekit is faster); ``max |Δ|`` is the largest pixel difference from coursekit's
 output (0 for implementations of exactly the same update).
+
+Then AutoAttack's attacks at their standard budgets (ε = 0.3; APGD-CE 100 steps, APGD-T 9
+targets × 100 steps, Square 5,000 queries, and the three in turn on the survivors), coursekit
+against torchattacks' APGD, APGDT, Square and MultiAttack of the three, on the first
+``N_AA`` test digits of the adversarially trained "mnist-cnn-pgd", where most digits survive
+and every attack runs its full budget. Interleaved the same way; ``ratio`` = coursekit /
+torchattacks (goal ≤ 1). Random starts differ, so the outputs differ: the accuracy after each
+attack is shown instead (the agreement on 500 digits is ``python -m tools.attack_agreement``).
 """
 from __future__ import annotations
 
@@ -15,11 +24,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from coursekit.attacks import pgd
+from coursekit.attacks import apgd, apgd_t, autoattack, pgd, square
 from coursekit.data import mnist
 from coursekit.models import load_pretrained
 
 N, EPS, ALPHA, STEPS, REPEAT = 1000, 0.3, 0.01, 40, 3
+N_AA, QUERIES = 100, 5000
 
 
 def bare_pgd(model, x, y, eps=EPS, alpha=ALPHA, steps=STEPS):
@@ -74,6 +84,51 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def _autoattack_methods(model, x, y):
+    """(attack, implementation) -> a call, for coursekit and (when installed) torchattacks."""
+    g = torch.Generator().manual_seed(0)
+    methods = {
+        ("APGD-CE", "coursekit"): lambda: apgd(model, x, y, EPS, 100, generator=g),
+        ("APGD-T", "coursekit"): lambda: apgd_t(model, x, y, EPS, 100, 9, generator=g),
+        ("Square", "coursekit"): lambda: square(model, x, y, EPS, QUERIES, generator=g),
+        ("AutoAttack", "coursekit"): lambda: autoattack(model, x, y, EPS, queries=QUERIES).x_adv,
+    }
+    try:
+        import torchattacks as ta
+    except ImportError:
+        return methods
+    atks = {"APGD-CE": ta.APGD(model, eps=EPS, steps=100, loss="ce"),
+            "APGD-T": ta.APGDT(model, eps=EPS, steps=100, n_classes=10),
+            "Square": ta.Square(model, eps=EPS, n_queries=QUERIES)}
+    atks["AutoAttack"] = ta.MultiAttack([atks["APGD-CE"], atks["APGD-T"], atks["Square"]])
+    for name, atk in atks.items():
+        methods[(name, "torchattacks")] = lambda atk=atk: atk(x, y)
+    return methods
+
+
+def run_autoattack(device) -> list[dict]:
+    """The AutoAttack part: interleaved rounds, best time per (attack, implementation)."""
+    model = load_pretrained("mnist-cnn-pgd", device=device)
+    x, y = mnist("test").tensors(N_AA, device=device)
+    methods = _autoattack_methods(model, x, y)
+    best, accuracy = {k: float("inf") for k in methods}, {}
+    for _ in range(REPEAT):
+        for key, fn in methods.items():
+            _sync(device)
+            start = time.perf_counter()
+            x_adv = fn()
+            _sync(device)
+            best[key] = min(best[key], time.perf_counter() - start)
+            with torch.no_grad():
+                accuracy[key] = (model(x_adv).argmax(1) == y).float().mean().item()
+    rows = []
+    for attack, impl in methods:
+        rows.append({"method": f"{impl} {attack}", "seconds": best[(attack, impl)],
+                     "ratio": best[(attack, "coursekit")] / best[(attack, impl)],
+                     "accuracy after": accuracy[(attack, impl)]})
+    return rows
+
+
 def run() -> list[dict]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = load_pretrained("mnist-cnn", device=device)
@@ -101,7 +156,7 @@ def run() -> list[dict]:
             "max |Δ|": (outputs[name].float() - outputs["coursekit pgd"]).abs().max().item(),
             "accuracy after": acc,
         })
-    return rows
+    return rows + run_autoattack(device)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,21 @@ def seed_all(seed: int = 0) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds CUDA and MPS
     return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def seeded(seed: int = 0):
+    """Run the block with Python, NumPy and PyTorch seeded as :func:`seed_all` does, then put
+    every global random state back: a library function that needs a reproducible global stream
+    (dropout draws from it) leaves its caller's random numbers as they were."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng():
+        try:
+            seed_all(seed)
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 def _mps_available() -> bool:

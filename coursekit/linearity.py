@@ -237,10 +237,11 @@ def resolution_experiment(sizes: Sequence[int] = (7, 14, 28), eps: float = 0.1,
     x_test, y_test = x_test.to(device), y_test.to(device)
     results = []
     for size in sizes:
-        torch.manual_seed(seed)
-        model = LogisticRegression(size).to(device)
-        train_classifier(model, subsample(x_train, size), y_train, epochs=epochs, lr=lr,
-                         seed=seed, progress=False)
+        with torch.random.fork_rng():          # the same start for every size; the caller's RNG untouched
+            torch.manual_seed(seed)
+            model = LogisticRegression(size).to(device)
+            train_classifier(model, subsample(x_train, size), y_train, epochs=epochs, lr=lr,
+                             seed=seed, progress=False)
         x_small = subsample(x_test, size)
         x_adv = fgsm(model, x_small, y_test, eps)
         results.append(ResolutionResult(
@@ -348,9 +349,10 @@ def comparison_models(min_models: int = 3, n_train: int = 10_000, seed: int = 0,
     while len(models) < min_models:
         name, make, epochs, lr = next(extras)
         x, y = mnist("train").tensors(n_train)
-        torch.manual_seed(seed)
-        model = make().to(device)
-        train_classifier(model, x, y, epochs=epochs, lr=lr, seed=seed, progress=False)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = make().to(device)
+            train_classifier(model, x, y, epochs=epochs, lr=lr, seed=seed, progress=False)
         models[name] = model
     return models
 

@@ -10,7 +10,9 @@
   30,000–59,999, so no digit appears in both, and no label is used.
 * "mnist-cyclegan-nocycle": the same run with λ = 0, i.e. without the cycle term (Zhu et al.
   2017, §5.1.4 "GAN alone").
-* "mnist-pix2pix": a U-Net from edge maps to MNIST digits (paired data).
+* "mnist-pix2pix": a U-Net from edge maps to MNIST digits (paired data); "mnist-pix2pix-half":
+  from the upper half of a digit to the whole digit; "-l1" after either name: the same U-Net
+  trained on the L1 term alone (no discriminator).
 * "mnist-sr-l1" and "mnist-srgan": ×4 super-resolution (7 → 28 px) trained with L1, then
   SRGAN (content loss on "mnist-cnn" features + 10⁻³ adversarial), initialised from the L1 one.
 
@@ -30,15 +32,22 @@ from .models import build, load_pretrained
 from .models.pretrained import load_checkpoint, register, register_extra
 from .train import accuracy, random_shift, train_classifier
 
+LENET_FEATURE_LAYER = 11  # the ReLU after LeNet's Linear(120 → 84): its 84-d penultimate features
 N_A = 30_000  # MNIST training digits [0, N_A) are domain A, MNIST-M of [N_A, 60,000) domain B
 
 CYCLEGAN_STEPS = 6000
-CYCLEGAN_CHANGES: dict = {}  # changes to the "mnist" preset (none: the preset is the recipe)
+# name -> changes to the "mnist" preset (the preset itself is the shipped recipe)
+CYCLEGAN_VARIANTS: dict[str, dict] = {
+    "mnist-cyclegan": {},
+    # Zhu et al. 2017, §5.1.4 "GAN alone": no cycle term at all
+    "mnist-cyclegan-nocycle": {"lambda_cycle": 0.0, "lambda_cycle_b": 0.0},
+}
+# D: PatchDiscriminator(n_layers=1), each score sees a 16×16 window of the 28-px pair (12×12 scores)
 PIX2PIX = {"arch": {"in_channels": 1, "out_channels": 1, "num_downs": 2, "ngf": 32},
-           "ndf": 32, "n_layers": 2, "steps": 2000, "batch_size": 32}
+           "ndf": 32, "n_layers": 1, "steps": 2000, "batch_size": 32}
 SR = {"arch": {"channels": 1, "nf": 32, "n_blocks": 4, "factor": 4},
-      "l1": {"steps": 1500, "batch_size": 32, "lr": 1e-3},
-      "gan": {"steps": 1200, "batch_size": 32, "lr": 1e-4, "ndf": 32, "feature_layer": 13}}
+      "l1": {"steps": 3000, "batch_size": 32, "lr": 1e-3, "schedule": "cosine"},
+      "gan": {"steps": 1200, "batch_size": 32, "lr": 1e-4, "schedule": "constant", "ndf": 32, "feature_layer": 13}}
 
 
 def _model(name: str, out: Path | None):
@@ -98,31 +107,30 @@ def semantic_consistency(gens, judge_a, judge_b, n: int | None = None) -> dict:
 
 def pretrain_cyclegan(name: str = "mnist-cyclegan", out: Path | None = None, quick: bool = False,
                       seed: int = 0) -> dict:
-    """CycleGAN MNIST ↔ MNIST-M ("mnist" preset + :data:`CYCLEGAN_CHANGES`); λ = 0 for the
-    "-nocycle" ablation. Records semantic consistency over training (1,000 test digits) and
-    at the end (all 10,000), and the loss history in ``<name>-history.pt``."""
+    """CycleGAN MNIST ↔ MNIST-M: the "mnist" preset with the changes of variant ``name``
+    (:data:`CYCLEGAN_VARIANTS`). Records semantic consistency over training (1,000 test digits)
+    and at the end (all 10,000), and the loss history in ``<name>-history.pt``."""
     from .gan.cyclegan import build_cyclegan, generator_kwargs, get_preset, train_cyclegan
 
-    no_cycle = {"lambda_cycle": 0.0, "lambda_cycle_b": 0.0} if name.endswith("-nocycle") else {}
-    changes = {**CYCLEGAN_CHANGES, **no_cycle}
-    config = get_preset("mnist", **changes)
+    config = get_preset("mnist", **CYCLEGAN_VARIANTS[name])
     steps, n_curve, n_final = (CYCLEGAN_STEPS, 1000, None) if not quick else (4, 100, 200)
     seed_all(seed)
     sample_a, sample_b = unpaired_domains(n=512 if quick else None)
     judge_a, judge_b = load_pretrained("mnist-cnn"), _model("mnistm-cnn", out)
     gens, d_a, d_b = build_cyclegan(config)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = train_cyclegan(
         gens, d_a, d_b, sample_a, sample_b, config, steps, seed=seed,
         eval_fn=lambda G: semantic_consistency(G, judge_a, judge_b, n_curve), eval_every=max(1, steps // 10))
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     final = semantic_consistency(gens, judge_a, judge_b, n_final)
     metrics = {"semantic_consistency": {k: round(v, 4) for k, v in final.items()},
                "consistency_curve": [[e["step"], round(e["mnist_to_mnistm"], 4), round(e["mnistm_to_mnist"], 4)]
                                      for e in history["evals"]],
                "lambda_cycle": config.lambda_cycle, "lambda_cycle_b": config.lambda_cycle_b,
                "steps": steps, "batch_size": config.batch_size,
-               "train_seconds": round(seconds, 1), "threads": torch.get_num_threads()}
+               "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
+               "threads": torch.get_num_threads()}
     path = register(name, gens, "cyclegan-generators", generator_kwargs(config), metrics, folder=out)
     losses = {k: torch.tensor(v) for k, v in history.items() if k != "evals"}
     extra = path.with_name(f"{name}-history.pt")
@@ -133,72 +141,105 @@ def pretrain_cyclegan(name: str = "mnist-cyclegan", out: Path | None = None, qui
     return metrics
 
 
+# name -> (task, adversarial?): the task's pairs come from coursekit.data.translation
+PIX2PIX_VARIANTS = {"mnist-pix2pix": ("edges", True), "mnist-pix2pix-l1": ("edges", False),
+                    "mnist-pix2pix-half": ("half", True), "mnist-pix2pix-half-l1": ("half", False)}
+
+
 def pretrain_pix2pix(name: str = "mnist-pix2pix", out: Path | None = None, quick: bool = False,
                      seed: int = 0) -> dict:
-    """pix2pix from Sobel edges to MNIST digits (U-Net, conditional PatchGAN, λ_L1 = 100)."""
-    from .data.translation import edges_and_digits
+    """pix2pix (U-Net, conditional PatchGAN, λ_L1 = 100) on one of two paired tasks: Sobel
+    edges → MNIST digits ("mnist-pix2pix"), or the upper half of a digit → the whole digit
+    ("mnist-pix2pix-half"). The "-l1" variants train the same U-Net on the L1 term alone, the
+    baseline of Isola et al. 2017 (Table 1), with the same steps and data."""
+    from .data.translation import edges_and_digits, half_and_digits
     from .gan.pix2pix import UnetGenerator, conditional_discriminator, train_pix2pix
+    from .gan.superres import classifier_features, feature_fid
+    from .metrics import fid
 
+    task, adversarial = PIX2PIX_VARIANTS[name]
+    pairs = edges_and_digits if task == "edges" else half_and_digits
     seed_all(seed)
-    edges, digits, _ = edges_and_digits("train", 512 if quick else None)
-    edges_t, digits_t, y_t = edges_and_digits("test", 256 if quick else None)
+    inputs, outputs, _ = pairs("train", 512 if quick else None)
+    inputs_t, outputs_t, labels_t = pairs("test", 256 if quick else None)
     steps = 4 if quick else PIX2PIX["steps"]
     G = UnetGenerator(**PIX2PIX["arch"])
-    D = conditional_discriminator(1, 1, ndf=PIX2PIX["ndf"], n_layers=PIX2PIX["n_layers"])
-    start = time.perf_counter()
-    train_pix2pix(G, D, lambda n, g: (lambda i: (edges[i], digits[i]))(torch.randint(len(edges), (n,), generator=g)),
+    D = conditional_discriminator(1, 1, ndf=PIX2PIX["ndf"], n_layers=PIX2PIX["n_layers"]) if adversarial else None
+    start, cpu_start = time.perf_counter(), time.process_time()
+    train_pix2pix(G, D, lambda n, g: (lambda i: (inputs[i], outputs[i]))(torch.randint(len(inputs), (n,), generator=g)),
                   steps, batch_size=PIX2PIX["batch_size"], seed=seed)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     from .gan.cyclegan import translate
-    fake = translate(G, edges_t)
-    acc = accuracy(load_pretrained("mnist-cnn"), fake, y_t)
-    metrics = {"test_accuracy_of_mnist_cnn": round(acc, 4), "test_l1": round((fake - digits_t).abs().mean().item(), 4),
-               "steps": steps, "train_seconds": round(seconds, 1), "threads": torch.get_num_threads()}
+    with torch.no_grad():
+        fake = translate(G, inputs_t)
+    acc = accuracy(load_pretrained("mnist-cnn"), fake, labels_t)
+    lenet = classifier_features(load_pretrained("mnist-lenet"), layer=LENET_FEATURE_LAYER)
+    metrics = {"test_accuracy_of_mnist_cnn": round(acc, 4), "test_l1": round((fake - outputs_t).abs().mean().item(), 4),
+               "fid_mnist_features": round(fid(fake, outputs_t, progress=False), 3),
+               "fid_lenet_features": round(feature_fid(lenet, fake, outputs_t), 3),
+               "task": task, "adversarial": adversarial, "steps": steps, "batch_size": PIX2PIX["batch_size"],
+               "d_layers": PIX2PIX["n_layers"] if D is not None else None,
+               "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
+               "threads": torch.get_num_threads()}
     path = register(name, G, "unet-generator", PIX2PIX["arch"], metrics, folder=out)
     print(f"{name}: mnist-cnn labels {acc:.2%} of the drawn test digits right, {seconds:.0f} s -> {path}")
     return metrics
 
 
 def sr_scores(G, n: int | None = None) -> dict:
-    """PSNR (dB) and FID (MNIST features) of G's ×4 upscaling of the first ``n`` test digits
-    (all 10,000 if None) against the digits themselves; G=None scores bicubic interpolation."""
-    from .gan.superres import bicubic, downscale, psnr, upscale
+    """PSNR (dB) and FID of G's ×4 upscaling of the first ``n`` test digits (all 10,000 if None)
+    against the digits themselves; G=None scores bicubic interpolation. FID twice: in the
+    features of "mnist-cnn" (whose last convolution is also SRGAN's content loss, so that FID
+    is partly circular) and of "mnist-lenet", which no super-resolution model trained against."""
+    from .gan.superres import bicubic, classifier_features, downscale, feature_fid, psnr, upscale
     from .metrics import fid
 
     x, _ = mnist("test").tensors(n)
     low = downscale(x)
-    up = bicubic(low) if G is None else upscale(G, low)
-    return {"psnr": psnr(up, x), "fid": fid(up, x, progress=False)}
+    up = bicubic(low) if G is None else upscale(G, low).detach()
+    lenet = classifier_features(load_pretrained("mnist-lenet"), layer=LENET_FEATURE_LAYER)
+    return {"psnr": psnr(up, x), "fid": fid(up, x, progress=False), "fid_lenet": feature_fid(lenet, up, x)}
 
 
 def pretrain_sr(name: str = "mnist-sr-l1", out: Path | None = None, quick: bool = False,
                 seed: int = 0) -> dict:
     """×4 super-resolution of MNIST digits: "mnist-sr-l1" (L1), or "mnist-srgan" (SRGAN,
-    initialised from "mnist-sr-l1" as Ledig et al. start from SRResNet)."""
-    from .gan.superres import SRDiscriminator, SRGenerator, classifier_features, train_sr
+    initialised from "mnist-sr-l1" as Ledig et al. start from SRResNet). Both record the PSNR
+    on the first 1,000 test digits along training, so that one can see whether the L1 network
+    had converged before SRGAN took over."""
+    from .gan.superres import (SRDiscriminator, SRGenerator, classifier_features, downscale, psnr,
+                               train_sr)
 
     seed_all(seed)
     x = mnist("train").tensors(512 if quick else None)[0]
     sample = lambda n, g: x[torch.randint(len(x), (n,), generator=g)]  # noqa: E731
+    x_curve = mnist("test").tensors(100 if quick else 1000)[0]
+    curve = lambda G: {"psnr": psnr(G(downscale(x_curve)), x_curve)}  # noqa: E731
     gan = name == "mnist-srgan"
     recipe = dict(SR["gan" if gan else "l1"])
     if quick:
         recipe["steps"] = 4
     G = SRGenerator(**SR["arch"])
-    start = time.perf_counter()
+    gan_args = {}
     if gan:
         G.load_state_dict(_model("mnist-sr-l1", out).state_dict())
-        phi = classifier_features(load_pretrained("mnist-cnn"), layer=recipe["feature_layer"])
-        D = SRDiscriminator(channels=1, ndf=recipe["ndf"])
-        train_sr(G, sample, recipe["steps"], recipe["batch_size"], recipe["lr"], D=D, phi=phi, seed=seed)
-    else:
-        train_sr(G, sample, recipe["steps"], recipe["batch_size"], recipe["lr"], seed=seed)
-    seconds = time.perf_counter() - start
+        gan_args = {"D": SRDiscriminator(channels=1, ndf=recipe["ndf"]),
+                    "phi": classifier_features(load_pretrained("mnist-cnn"), layer=recipe["feature_layer"])}
+    start, cpu_start = time.perf_counter(), time.process_time()
+    history = train_sr(G, sample, recipe["steps"], recipe["batch_size"], recipe["lr"], seed=seed,
+                       schedule=recipe["schedule"], eval_fn=curve, eval_every=max(1, recipe["steps"] // 10),
+                       **gan_args)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     n = 500 if quick else None
     scores = {"bicubic": sr_scores(None, n), name: sr_scores(G, n)}
     metrics = {"psnr_db": {k: round(v["psnr"], 3) for k, v in scores.items()},
                "fid_mnist_features": {k: round(v["fid"], 3) for k, v in scores.items()},
-               "steps": recipe["steps"], "train_seconds": round(seconds, 1), "threads": torch.get_num_threads()}
+               "fid_lenet_features": {k: round(v["fid_lenet"], 3) for k, v in scores.items()},
+               "psnr_curve": [[e["step"], round(e["psnr"], 3)] for e in history["evals"]],
+               "steps": recipe["steps"], "batch_size": recipe["batch_size"], "lr": recipe["lr"],
+               "schedule": recipe["schedule"],
+               "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
+               "threads": torch.get_num_threads()}
     path = register(name, G, "sr-generator", SR["arch"], metrics, folder=out)
     print(f"{name}: PSNR {metrics['psnr_db'][name]:.2f} dB (bicubic {metrics['psnr_db']['bicubic']:.2f}), "
           f"FID {metrics['fid_mnist_features'][name]:.2f} (bicubic {metrics['fid_mnist_features']['bicubic']:.2f}), "
@@ -212,6 +253,9 @@ RECIPES = {
     "mnist-cyclegan": pretrain_cyclegan,
     "mnist-cyclegan-nocycle": pretrain_cyclegan,
     "mnist-pix2pix": pretrain_pix2pix,
+    "mnist-pix2pix-l1": pretrain_pix2pix,
+    "mnist-pix2pix-half": pretrain_pix2pix,
+    "mnist-pix2pix-half-l1": pretrain_pix2pix,
     "mnist-sr-l1": pretrain_sr,
     "mnist-srgan": pretrain_sr,
 }

@@ -23,9 +23,16 @@ ATTACKS = {
     "spsa": lambda m, x, y, eps: A.spsa(m, x, y, eps, max_queries=200, samples=8),
     "spatial": lambda m, x, y, eps: A.spatial_attack(m, x, y, n_angles=3, n_shifts=3),
     "eot_pgd": lambda m, x, y, eps: A.eot_pgd(m, x, y, eps, eps / 4, 2, samples=2),
+    "apgd": lambda m, x, y, eps: A.apgd(m, x, y, eps, steps=3),
+    "apgd-dlr": lambda m, x, y, eps: A.apgd(m, x, y, eps, steps=3, loss="dlr"),
+    "apgd_t": lambda m, x, y, eps: A.apgd_t(m, x, y, eps, steps=3, targets=2),
+    "square": lambda m, x, y, eps: A.square(m, x, y, eps, queries=20),
+    "autoattack": lambda m, x, y, eps: A.autoattack(m, x, y, eps, steps=3, targets=2,
+                                                    queries=20).x_adv,
 }
 # the ones that take an ε (and must refuse ε < 0)
-WITH_EPS = ["fgsm", "pgd", "pgd-l2", "pgd-targeted", "finite_difference", "spsa", "eot_pgd"]
+WITH_EPS = ["fgsm", "pgd", "pgd-l2", "pgd-targeted", "finite_difference", "spsa", "eot_pgd",
+            "apgd", "apgd-dlr", "apgd_t", "square", "autoattack"]
 
 
 @pytest.fixture(scope="module")

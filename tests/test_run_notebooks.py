@@ -32,3 +32,22 @@ def test_recording_rounds_up_with_margin_and_replaces_the_line():
 
 def test_format_duration():
     assert [format_duration(s) for s in (40, 120, 130)] == ["40 s", "2 min", "2 min 10 s"]
+
+
+def test_execute_counts_the_kernels_cpu_time_and_reports_errors(tmp_path):
+    """A kernel busy for about a second: its CPU time is counted (it is what a loaded machine's
+    wall time cannot tell), and a failing cell comes back as the error's last line."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from tools.run_notebooks import execute
+
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0:\n    pass"
+    path = tmp_path / "busy.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(busy)]), path)
+    wall, cpu, error = execute(path, quick=True, out_dir=None, timeout=60)
+    assert error is None
+    assert 1.0 <= cpu < wall + 5, (wall, cpu)
+    nbformat.write(new_notebook(cells=[new_code_cell("raise ValueError('stated claim is false')")]), path)
+    _, _, error = execute(path, quick=True, out_dir=None, timeout=60)
+    assert "stated claim is false" in error

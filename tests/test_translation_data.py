@@ -5,8 +5,9 @@ import torch
 from PIL import Image
 
 from coursekit.data import mnist, mnist_m
-from coursekit.data.mnist_m import _load, blend, build, photos
-from coursekit.data.translation import UnalignedFolders, edges_and_digits, low_and_high, sobel_edges
+from coursekit.data.mnist_m import _load, background_colour, blend, build, photos
+from coursekit.data.translation import (UnalignedFolders, edges_and_digits, half_and_digits, low_and_high,
+                                        sobel_edges)
 
 
 @pytest.fixture
@@ -139,3 +140,28 @@ def test_low_and_high_is_a_box_downscale_like_skimage():
     assert low.shape == (3, 1, 7, 7) and high is x
     expected = downscale_local_mean(x.numpy(), (1, 1, 4, 4))
     assert np.allclose(low.numpy(), expected, atol=1e-6)
+
+
+def test_half_and_digits_hides_the_lower_rows_only():
+    tops, x, y = half_and_digits("test", 6)
+    full, labels = mnist("test").tensors(6)
+    assert torch.equal(x, full) and torch.equal(y, labels)
+    assert torch.equal(tops[:, :, :14], full[:, :, :14]) and tops[:, :, 14:].abs().sum() == 0
+    assert full[:, :, 14:].sum() > 0  # there was something to hide
+    tops20, _, _ = half_and_digits("test", 2, rows=20)
+    assert torch.equal(tops20[:, :, :20], full[:2, :, :20]) and tops20[:, :, 20:].sum() == 0
+    with pytest.raises(ValueError, match="rows must be an int in 1..27"):
+        half_and_digits("test", 2, rows=28)
+
+
+def test_background_colour_averages_the_pixels_without_ink():
+    digits = torch.zeros(3, 1, 4, 4)
+    digits[:, :, 1:3, 1:3] = 1.0                                  # a 2×2 "stroke" in the middle
+    colours = torch.tensor([[0.2, 0.4, 0.6], [1.0, 0.0, 0.5], [0.3, 0.3, 0.3]])
+    images = colours.view(3, 3, 1, 1).expand(3, 3, 4, 4).clone()
+    images[:, :, 1:3, 1:3] = 0.9                                  # whatever is drawn on the stroke is ignored
+    assert torch.allclose(background_colour(images, digits), colours)
+    with pytest.raises(ValueError, match="must match"):
+        background_colour(images, digits[:2])
+    with pytest.raises(ValueError, match="needs some background"):
+        background_colour(images, torch.ones(3, 1, 4, 4))

@@ -16,10 +16,20 @@ from tools.wrong_answers import TABLES, load_table, run, summary
 NOTEBOOKS = exercise_notebooks()
 MIN_WRONG_PER_EXERCISE = 3
 MIN_CATCH_RATE = 0.95
+# (notebook, test) -> what is still missing. Such a test is expected to fail (strictly: it
+# fails the suite once it passes, so the entry is removed as soon as the work lands).
+PENDING: dict[tuple[str, str], str] = {}
+
+
+def pending(request, notebook: str) -> None:
+    reason = PENDING.get((notebook, request.node.originalname))
+    if reason:
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_exercise_has_a_table_of_wrong_answers(path):
+def test_every_exercise_has_a_table_of_wrong_answers(path, request):
+    pending(request, path.stem)
     table = load_table(path)
     assert table, f"no {TABLES / (path.stem + '.py')}"
     for exercise in validate_notebook(path).exercises:
@@ -33,13 +43,15 @@ def report(request):
 
 
 @pytest.mark.slow
-def test_the_correct_solutions_pass_their_visible_checks(report):
+def test_the_correct_solutions_pass_their_visible_checks(report, request):
+    pending(request, report['notebook'].removesuffix('.ipynb'))
     failing = {r["exercise"] for r in report["results"] if r["baseline"] != "same"}
     assert not failing, f"{report['notebook']}: the correct solution fails the checks of {sorted(failing)}"
 
 
 @pytest.mark.slow
-def test_each_wrong_answer_of_the_table_fails_with_its_cause(report):
+def test_each_wrong_answer_of_the_table_fails_with_its_cause(report, request):
+    pending(request, report['notebook'].removesuffix('.ipynb'))
     problems = []
     for r in (r for r in report["results"] if r["origin"] == "table"):
         if r["verdict"] != "caught":
@@ -51,7 +63,8 @@ def test_each_wrong_answer_of_the_table_fails_with_its_cause(report):
 
 
 @pytest.mark.slow
-def test_mutants_that_change_the_result_fail_the_visible_checks(report):
+def test_mutants_that_change_the_result_fail_the_visible_checks(report, request):
+    pending(request, report['notebook'].removesuffix('.ipynb'))
     stats = summary(report)
     caught = sum(s["caught"] for s in stats.values())
     escaped = [r for r in report["results"] if r["origin"] == "mutant" and r["verdict"] == "escaped"]
@@ -63,7 +76,8 @@ def test_mutants_that_change_the_result_fail_the_visible_checks(report):
 
 
 @pytest.mark.slow
-def test_no_failure_has_an_empty_message(report):
+def test_no_failure_has_an_empty_message(report, request):
+    pending(request, report['notebook'].removesuffix('.ipynb'))
     empty = [f"{r['exercise']} / {r['what']}" for r in report["results"]
              if r["verdict"] == "caught" and not re.sub(r"^\w+:\s*", "", r["message"]).strip()]
     assert not empty, f"{report['notebook']}: failures without a message: {empty}"

@@ -12,6 +12,10 @@ module                 what it holds
 =====================  ====================================================================
 ``optimize``           :func:`optimize_input`, the lecture's "iguana" problem
 ``gradient``           :func:`fgsm`, :func:`pgd` (BIM without random start; L∞ and L2)
+``apgd``               :func:`apgd` (APGD-CE), :func:`apgd_t` (APGD-T), :func:`dlr_loss`:
+                       PGD that picks its own step size (Croce & Hein 2020)
+``square``             :func:`square`, the score-based Square attack (Andriushchenko et al.)
+``autoattack``         :func:`autoattack`: APGD-CE, APGD-T and Square on the survivors
 ``deepfool``           :func:`deepfool` and the ρ_adv measure :func:`rho_adv`
 ``cw``                 :func:`cw_l2`, Carlini–Wagner L2 with binary search over c
 ``jsma``               :func:`jsma`, the saliency-map attack that changes few pixels
@@ -24,6 +28,8 @@ module                 what it holds
 ``imagenet``           the cat → iguana demo on a torchvision ImageNet classifier
 =====================  ====================================================================
 """
+from .apgd import apgd, apgd_t, dlr_loss
+from .autoattack import AutoAttackResult, autoattack, square_only
 from .blackbox import (QueryBudgetExceeded, QueryCounter, fd_gradient, finite_difference_attack,
                        margin_loss, spsa, spsa_gradient, transfer_rates)
 from .cw import cw_l2
@@ -34,9 +40,11 @@ from .optimize import optimize_input
 from .patch import adversarial_patch, apply_patch, patch_success_rate
 from .spatial import (eot_pgd, no_transform, random_rotate_translate, rotate_translate,
                       spatial_attack, survival_rate)
+from .square import square
 from .universal import apply_perturbation, fooling_rate, universal_perturbation
 
 __all__ = [
+    "AutoAttackResult", "apgd", "apgd_t", "autoattack", "dlr_loss", "square", "square_only",
     "QueryBudgetExceeded", "QueryCounter", "adversarial_patch", "apply_patch",
     "apply_perturbation", "cw_l2", "deepfool", "eot_pgd", "fd_gradient", "fgsm",
     "finite_difference_attack", "fooling_rate", "jsma", "margin_loss", "no_transform",

@@ -8,51 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LABEL_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
-
-
-def check_images(x: torch.Tensor, name: str = "x") -> None:
-    """Images must be a float batch (N, C, H, W) with every pixel in [0, 1]."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor of images, got {type(x).__name__}"
-                        + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
-    if x.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}")
-    if x.numel() and (torch.isnan(x).any() or x.min() < 0 or x.max() > 1):
-        raise ValueError(f"{name} must hold pixels in [0, 1], got values in "
-                         f"[{x.min().item():.4g}, {x.max().item():.4g}]"
-                         + (" with NaNs" if torch.isnan(x).any() else ""))
-
-
-def check_labels(y: torch.Tensor, n: int, name: str = "y") -> None:
-    """Labels must be an integer tensor with one entry per image."""
-    if not isinstance(y, torch.Tensor) or y.dtype not in LABEL_DTYPES:
-        raise TypeError(f"{name} must be an integer tensor of class labels, got "
-                        + (f"dtype {y.dtype}" if isinstance(y, torch.Tensor) else type(y).__name__))
-    if y.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one label per image, got {tuple(y.shape)}")
-
-
-def check_model_input(model, x: torch.Tensor) -> None:
-    """The model's parameters must live on x's device and have x's dtype (when it has any)."""
-    param = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
-    if param is None:
-        return
-    if param.device != x.device:
-        raise ValueError(f"x is on {x.device} but the model is on {param.device}; "
-                         f"move one of them (x.to(device) or model.to(device))")
-    if param.dtype != x.dtype:
-        raise TypeError(f"x has dtype {x.dtype} but the model's parameters are {param.dtype}; "
-                        f"convert one of them (e.g. x.to({param.dtype}) or model.to({x.dtype}))")
-
-
-def check_positive(name: str, value, integer: bool = False, allow_zero: bool = False) -> None:
-    """``value`` must be a number > 0 (>= 0 with ``allow_zero``), an int if ``integer``."""
-    ok_type = isinstance(value, numbers.Integral if integer else numbers.Real) and \
-        not isinstance(value, bool)
-    if not ok_type or not (value >= 0 if allow_zero else value > 0):
-        kind = "an int" if integer else "a number"
-        raise ValueError(f"{name} must be {kind} {'>=' if allow_zero else '>'} 0, got {value!r}")
+from ..validate import (LABEL_DTYPES, check_class_labels, check_images, check_labels,  # noqa: F401
+                        check_model_input, check_positive)
 
 
 def check_attack_args(x: torch.Tensor, y: torch.Tensor, eps: float | None = None,
@@ -93,6 +50,7 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tens
     Summed over the batch (not averaged), so each example's gradient does not depend on
     how many others share its batch.
     """
+    check_class_labels(y, logits.shape[1])
     loss = F.cross_entropy(logits, y.long(), reduction="sum")
     return -loss if targeted else loss
 
@@ -103,6 +61,7 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.
     Untargeted: Z_y − max_{j≠y} Z_j; targeted: max_{j≠t} Z_j − Z_t, with Z the logits
     (Carlini & Wagner's f₆, also the loss Uesato et al. use for SPSA).
     """
+    check_class_labels(y, logits.shape[1])
     own = logits.gather(1, y[:, None]).squeeze(1)
     other = logits.scatter(1, y[:, None], float("-inf")).max(1).values
     return other - own if targeted else own - other

@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..validate import check_finite
 from ._common import check_attack_args, check_positive, eval_mode, margin_loss, predict_labels
 
 
@@ -70,6 +71,9 @@ def fd_gradient(model, x: torch.Tensor, y: torch.Tensor, h: float = 1e-3,
     ``coords`` (a 1-D tensor of flat pixel indices, shared by the batch) limits the estimate to
     those pixels; the other entries are 0. Default: every pixel (2d queries per example).
     """
+    check_attack_args(x, y)
+    check_positive("h", h)
+    check_finite("h", h)
     n, d = len(x), x[0].numel()
     coords = torch.arange(d, device=x.device) if coords is None else coords.to(x.device)
     k = len(coords)

@@ -28,6 +28,16 @@ def apply_patch(x: torch.Tensor, patch: torch.Tensor, rows: torch.Tensor,
     """
     n, c, h, w = x.shape
     s = patch.shape[-1]
+    if s > min(h, w):
+        raise ValueError(f"patch must fit the {h} × {w} images, got size {s}")
+    for name, corner, size in (("rows", rows, h), ("cols", cols, w)):
+        corner = torch.as_tensor(corner)
+        if corner.shape != (n,) or corner.is_floating_point():
+            raise ValueError(f"{name} must be {n} integer corners, one per image, got {tuple(corner.shape)} "
+                             f"{corner.dtype}")
+        if n and (int(corner.min()) < 0 or int(corner.max()) > size - s):
+            raise ValueError(f"{name} must lie in [0, {size - s}] (the patch's top-left corner on "
+                             f"the image), got values in [{int(corner.min())}, {int(corner.max())}]")
     corner = torch.zeros(n, 1, h - s + 1, w - s + 1, dtype=x.dtype, device=x.device)
     corner[torch.arange(n), 0, rows, cols] = 1
     canvas = F.conv_transpose2d(corner, patch[None].to(x.dtype))                # (N, C, H, W)

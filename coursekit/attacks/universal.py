@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from ._common import check_images, check_model_input, check_positive, eval_mode, predict_labels
+from ..validate import check_finite
 from .deepfool import deepfool
 
 NORMS = ("linf", "l2")
@@ -36,6 +37,7 @@ def apply_perturbation(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def fooling_rate(model, x: torch.Tensor, v: torch.Tensor) -> float:
     """Share of images whose predicted label changes when v is added (the paper's measure)."""
     check_images(x)
+    check_finite("v", v)
     with eval_mode(model):
         before = predict_labels(model, x)
         after = predict_labels(model, apply_perturbation(x, v))

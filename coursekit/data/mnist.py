@@ -77,7 +77,9 @@ class MNIST(Dataset):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
         self.split = split
-        self.images, self.targets = _load(str(data_dir() / "mnist"), split)
+        images, targets = _load(str(data_dir() / "mnist"), split)
+        # copies, so that a caller who writes into ds.images cannot change every later mnist()
+        self.images, self.targets = images.clone(), targets.clone()
 
     def __len__(self) -> int:
         return len(self.targets)

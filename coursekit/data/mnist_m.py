@@ -92,6 +92,21 @@ def build(split: str, seed: int = 0) -> np.ndarray:
     return blend(digits, random_patches(len(digits), rng))
 
 
+def background_colour(images: torch.Tensor, digits: torch.Tensor, ink: float = 0.05) -> torch.Tensor:
+    """The mean colour of each image's background, (N, C): the average over the pixels where
+    the MNIST digit it shows (``digits``, (N, 1, H, W) in [0, 1]; for a translation G(x), its
+    input x) has less than ``ink``. Real MNIST-M backgrounds are photo patches of every colour;
+    a translator whose backgrounds all look alike shows it here as a small spread."""
+    if images.ndim != 4 or digits.ndim != 4 or digits.shape[1] != 1 or images.shape[0] != digits.shape[0] \
+            or images.shape[2:] != digits.shape[2:]:
+        raise ValueError(f"images (N, C, H, W) and digits (N, 1, H, W) must match, got {tuple(images.shape)} "
+                         f"and {tuple(digits.shape)}")
+    background = (digits < ink).to(images.dtype)                      # (N, 1, H, W)
+    if not bool((background.flatten(1).sum(1) > 0).all()):
+        raise ValueError(f"every digit needs some background (pixels below ink={ink})")
+    return (images * background).sum((2, 3)) / background.sum((2, 3))
+
+
 @lru_cache(maxsize=4)
 def _load(split: str, seed: int) -> torch.Tensor:
     digits = mnist(split).images.numpy()

@@ -2,6 +2,8 @@
 
 * :func:`edges_and_digits`: paired data for pix2pix, each MNIST digit with its edge map
   (Sobel gradient magnitude, thresholded), the small stand-in for edges → photo.
+* :func:`half_and_digits`: each digit with its lower half hidden, paired with the whole digit:
+  a task where the input does not determine the output.
 * :func:`low_and_high`: (downscaled, full) pairs for super-resolution.
 * :class:`UnalignedFolders`: two folders of unpaired images (``trainA/``, ``trainB/``, and
   optionally ``testA/``, ``testB/``), the layout of the CycleGAN datasets (horse2zebra,
@@ -36,6 +38,19 @@ def edges_and_digits(split: str = "train", n: int | None = None, threshold: floa
     tensors in {0, 1} and [0, 1], and the labels (N,)."""
     x, y = mnist(split).tensors(n)
     return sobel_edges(x, threshold), x, y
+
+
+def half_and_digits(split: str = "train", n: int | None = None, rows: int = 14):
+    """(tops, digits, labels) for the first ``n`` MNIST digits of ``split``: each digit with every
+    row from ``rows`` down set to 0 (the lower half hidden, by default), the digit, the label.
+    Paired data where the input leaves the output open: the top of a 7 may end as a 7 or a 9,
+    so the average of the plausible completions is no digit at all."""
+    if not (isinstance(rows, int) and 0 < rows < 28):
+        raise ValueError(f"rows must be an int in 1..27, got {rows!r}")
+    x, y = mnist(split).tensors(n)
+    tops = x.clone()
+    tops[:, :, rows:] = 0
+    return tops, x, y
 
 
 def low_and_high(x: torch.Tensor, factor: int = 4):

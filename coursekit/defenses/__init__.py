@@ -14,25 +14,24 @@ module                   what it holds
 ``randomized``           failed defenses as switches: :class:`GaussianNoiseDefense`,
                          :func:`with_test_time_dropout` (weight decay: ``train_classifier``)
 ``frontend``             :class:`SparsifyingFrontEnd` (top-K DCT), :class:`BPDA`
-``adaptive``             :func:`pgd_attack`, :func:`eot_attack`, :func:`naive_vs_adaptive`,
-                         and the gradient-masking checks :func:`gradient_masking_checks`
+``adaptive``             :func:`pgd_attack`, :func:`eot_attack`, :func:`naive_vs_adaptive`
 ``adversarial``          adversarial training with a pluggable inner attack (FGSM, fast
                          FGSM, PGD; mixed loss; logit pairing): :class:`AdvRecipe`,
                          :data:`RECIPES`, :func:`train_defended`, :func:`robust_accuracy`,
                          static adversarial sets
 ``train``                the DDP-ready entry point ``torchrun -m coursekit.defenses.train``
 ``scoreboard``           one table of defenses × attacks (:class:`Defense`, :class:`AttackBudget`,
-                         :func:`evaluate_defense`, :func:`defense_table`, :func:`format_table`)
-                         and the gradient-masking checklist read off a row
-                         (:func:`masking_checklist`)
+                         :func:`evaluate_defense`, :func:`defense_table`, :func:`format_table`),
+                         with APGD, Square and AutoAttack columns on request, and the one
+                         gradient-masking checklist read off a row (:func:`masking_checklist`;
+                         :func:`gradient_masking_checks` measures a row for one model)
 =======================  ==================================================================
 """
 from .adversarial import (RECIPES, ROBUST_RECIPES, AdvRecipe, TrainedModel, accuracy_under_attack,
                           adversarial_loss, adversarial_training, fast_fgsm, held_out_accuracies,
                           inner_attack, plot_history, robust_accuracy,
                           static_adversarial_set, static_adversarial_training, train_defended)
-from .adaptive import (eot_attack, format_masking_report, gradient_masking_checks,
-                       naive_vs_adaptive, pgd_attack)
+from .adaptive import eot_attack, naive_vs_adaptive, pgd_attack
 from .certified_training import CERTIFIED_RECIPES, ibp_loss, train_ibp, worst_case_logits
 from .certify import certified_accuracy, certify, interval_bounds, margin_lower_bounds, wong_kolter_bounds
 from .detector import (ActivationDetector, RejectOrClassify, detection_report,
@@ -40,8 +39,8 @@ from .detector import (ActivationDetector, RejectOrClassify, detection_report,
 from .ensemble import Ensemble
 from .frontend import BPDA, SparsifyingFrontEnd, dct2, idct2, sparsified_classifier
 from .randomized import GaussianNoiseDefense, with_test_time_dropout
-from .scoreboard import (AttackBudget, Defense, defense_table, evaluate_defense, format_table,
-                         masking_checklist)
+from .scoreboard import (AttackBudget, Defense, defense_table, evaluate_defense, format_masking_report,
+                         format_table, gradient_masking_checks, masking_checklist)
 from .variants import VARIANTS
 
 # The shipped classifiers trained to resist attacks (notebook 02); every other shipped MNIST

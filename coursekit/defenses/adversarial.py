@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 
 from ..attacks import fgsm, pgd
 from ..attacks._common import check_attack_args, check_positive, eval_mode, input_gradient
-from ..config import seed_all
+from ..config import seeded
 from ..data import mnist
 from ..models import build
 from ..train import accuracy, batches, predict, train_classifier
@@ -357,11 +357,11 @@ def train_defended(recipe: str | AdvRecipe = "fast", arch: str = "mnist-cnn-smal
     if n_train is not None and not (isinstance(n_train, int) and 0 < n_train <= n_max):
         raise ValueError(f"n_train must be an int in 1..{n_max}, got {n_train!r}")
     x, y = x[:n_train or n_max], y[:n_train or n_max]
-    seed_all(seed)
-    model = build(arch, **(arch_kwargs or {}))
-    history = adversarial_training(model, x, y, recipe, x_val=x_val, y_val=y_val,
-                                   eval_eps=eval_eps, seed=seed, progress=progress,
-                                   keep_best=keep_best)
+    with seeded(seed):                      # reproducible, and the caller's RNG left alone
+        model = build(arch, **(arch_kwargs or {}))
+        history = adversarial_training(model, x, y, recipe, x_val=x_val, y_val=y_val,
+                                       eval_eps=eval_eps, seed=seed, progress=progress,
+                                       keep_best=keep_best)
     return TrainedModel(model, history, history[-1]["seconds"])
 
 

@@ -50,7 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks._common import check_images, check_labels, eval_mode, predict_labels
+from ..attacks._common import check_images, eval_mode, predict_labels
+from ..validate import check_labels, check_model_input, check_positive
 from ..models.classifiers import Normalize
 
 AFFINE = (nn.Linear, nn.Conv2d, Normalize)
@@ -92,8 +93,10 @@ def margin_spec(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     return eye[y][:, None, :] - eye[None]                                      # (N, K, K)
 
 
-def _check_args(x, eps, clip):
+def _check_args(x, eps, clip, model=None):
     check_images(x)
+    if model is not None:
+        check_model_input(model, x)
     if not (isinstance(eps, numbers.Real) and eps >= 0):
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")
     if not isinstance(clip, bool):
@@ -132,10 +135,17 @@ def _spec_interval(last: nn.Linear, C: torch.Tensor, lower: torch.Tensor, upper:
     return mid - rad, mid + rad
 
 
-def _last_linear(layers, spec):
-    if spec is not None and not isinstance(layers[-1], nn.Linear):
+def _check_spec(layers, spec, n):
+    """A specification C is (N, m, K): one m × K matrix per input, K the number of logits."""
+    if spec is None:
+        return
+    if not isinstance(layers[-1], nn.Linear):
         raise ValueError(f"a specification needs a network ending in nn.Linear, got "
                          f"{type(layers[-1]).__name__}")
+    k = layers[-1].out_features
+    if not isinstance(spec, torch.Tensor) or spec.ndim != 3 or spec.shape[0] != n or spec.shape[2] != k:
+        raise ValueError(f"spec must have shape ({n}, m, {k}) (one m × {k} matrix per input), got "
+                         + (f"{tuple(spec.shape)}" if isinstance(spec, torch.Tensor) else type(spec).__name__))
 
 
 def interval_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool = True,
@@ -146,9 +156,9 @@ def interval_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool = 
     are on C·logits, (N, m), the last Linear layer folded into C (tighter; Gowal et al.).
     Differentiable in the model's parameters, so it serves IBP training too.
     """
-    _check_args(x, eps, clip)
+    _check_args(x, eps, clip, model)
     layers = bound_layers(model)
-    _last_linear(layers, spec)
+    _check_spec(layers, spec, len(x))
     lower, upper = input_box(x, eps, clip)
     for layer in (layers[:-1] if spec is not None else layers):
         lower, upper = interval_step(layer, lower, upper)
@@ -275,9 +285,9 @@ def wong_kolter_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool
     bounds are also intersected with the interval ones (never looser than IBP).
     Memory grows as N · (units of the widest layer)²: pass small batches of x.
     """
-    _check_args(x, eps, clip)
+    _check_args(x, eps, clip, model)
     layers = bound_layers(model)
-    _last_linear(layers, spec)
+    _check_spec(layers, spec, len(x))
     box = input_box(x, eps, clip)
     shapes, relu_bounds = [], {}
     lower, upper = box                   # interval bounds of the current activation
@@ -303,14 +313,14 @@ def wong_kolter_bounds(model: nn.Module, x: torch.Tensor, eps: float, clip: bool
 def margin_lower_bounds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                         method: str = "ibp", clip: bool = True) -> torch.Tensor:
     """Lower bounds on z_y − z_j over the ball, (N, K), with +inf at j = y."""
-    _check_args(x, eps, clip)
-    check_labels(y, len(x))
+    _check_args(x, eps, clip, model)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     layers = bound_layers(model)
     if not isinstance(layers[-1], nn.Linear):
         raise ValueError(f"certification needs a network ending in nn.Linear (the logits), got "
                          f"{type(layers[-1]).__name__}")
+    check_labels(y, len(x), num_classes=layers[-1].out_features)
     C = margin_spec(y.long(), layers[-1].out_features)
     bound = interval_bounds if method == "ibp" else wong_kolter_bounds
     lower, _ = bound(model, x, eps, clip=clip, spec=C)
@@ -326,9 +336,12 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, meth
     change the answer: examples that IBP does not certify already (the intersected bounds
     are never looser) and that the model classifies correctly (else no bound can be > 0).
     """
-    check_labels(y, len(x))
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_positive("batch_size", batch_size, integer=True)
+    _check_args(x, eps, clip, model)
+    layers = bound_layers(model)
+    check_labels(y, len(x), num_classes=getattr(layers[-1], "out_features", None))
     with torch.no_grad():
         ok = torch.cat([(margin_lower_bounds(model, xb, yb, eps, "ibp", clip) > 0).all(1)
                         for xb, yb in zip(x.split(500), y.split(500))]) if len(x) else \
@@ -349,4 +362,6 @@ def certified_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     """Share of examples certified at ``eps`` (a lower bound on accuracy under *any* attack)."""
     if batch_size is None:
         batch_size = 500 if method == "ibp" else 16
+    if isinstance(x, torch.Tensor) and len(x) == 0:
+        raise ValueError("x must hold at least one example: the certified share of none is undefined")
     return certify(model, x, y, eps, method, clip, batch_size, progress).float().mean().item()

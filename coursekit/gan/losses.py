@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validate import check_positive
+
 
 # --- minimax and non-saturating (Goodfellow et al. 2014) ------------------------------------
 
@@ -70,6 +72,7 @@ def wgan_g_loss(d_fake: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def clip_weights(D: nn.Module, clip: float) -> None:
     """WGAN's crude Lipschitz constraint: clamp every parameter of the critic to [−c, c]."""
+    check_positive("clip", clip)
     for p in D.parameters():
         p.clamp_(-clip, clip)
 

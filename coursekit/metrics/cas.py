@@ -19,8 +19,9 @@ def classification_accuracy_score(x_fake: torch.Tensor, y_fake: torch.Tensor,
                                   x_real: torch.Tensor, y_real: torch.Tensor,
                                   arch: str = "mnist-cnn", epochs: int = 2, lr: float = 3e-3,
                                   batch_size: int = 128, seed: int = 0,
-                                  progress: bool = False) -> float:
-    """Accuracy on real (x_real, y_real) of a fresh ``arch`` trained on (x_fake, y_fake).
+                                  progress: bool = False, arch_kwargs: dict | None = None) -> float:
+    """Accuracy on real (x_real, y_real) of a fresh ``arch`` (built with ``arch_kwargs``, e.g.
+    ``{"channels": 3}`` for colour digits) trained on (x_fake, y_fake).
 
     The classifier starts from a seeded random initialisation and is trained on the inputs'
     device; no input is modified.
@@ -30,7 +31,7 @@ def classification_accuracy_score(x_fake: torch.Tensor, y_fake: torch.Tensor,
     check_images(x_real, "x_real")
     check_labels(y_real, len(x_real), "y_real")
     torch.manual_seed(seed)
-    model = build(arch).to(x_fake.device)
+    model = build(arch, **(arch_kwargs or {})).to(x_fake.device)
     train_classifier(model, x_fake, y_fake.long(), epochs=epochs, lr=lr, batch_size=batch_size,
                      seed=seed, progress=progress)
     return accuracy(model, x_real, y_real.long())

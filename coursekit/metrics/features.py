@@ -18,6 +18,7 @@ numbers from torchvision's weights are close to but not equal to published FIDs.
 """
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -108,10 +109,11 @@ def _cached_network(name: str, device: str) -> FeatureNetwork:
 
 
 def feature_network(name: str = "mnist", device=None) -> FeatureNetwork:
-    """The feature network ``name`` ("mnist" or "inception") on ``device`` (cached per device)."""
+    """The feature network ``name`` ("mnist" or "inception") on ``device``: a copy of the one the
+    metrics use (cached per device), so that changing it changes no later FID or IS."""
     if name not in FEATURE_NETWORKS:
         raise ValueError(f"features must be one of {FEATURE_NETWORKS}, got {name!r}")
-    return _cached_network(name, str(torch.device(device or "cpu")))
+    return copy.deepcopy(_cached_network(name, str(torch.device(device or "cpu"))))
 
 
 @torch.no_grad()
@@ -125,7 +127,9 @@ def extract_features(images: torch.Tensor, features: str = "mnist", batch_size: 
     check_images(images, "images")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    net = feature_network(features, images.device)
+    if features not in FEATURE_NETWORKS:
+        raise ValueError(f"features must be one of {FEATURE_NETWORKS}, got {features!r}")
+    net = _cached_network(features, str(images.device))
     if net.image_shape is not None and tuple(images.shape[1:]) != net.image_shape:
         raise ValueError(f"features={features!r} needs images of shape (N, "
                          f"{', '.join(map(str, net.image_shape))}), got {tuple(images.shape)}")

@@ -59,6 +59,10 @@ def _as_statistics(x, name: str) -> tuple[torch.Tensor, torch.Tensor]:
                              f"{tuple(mu.shape)} and {tuple(sigma.shape)}")
         if not torch.allclose(sigma, sigma.T, rtol=1e-5, atol=1e-8):
             raise ValueError(f"{name} covariance must be symmetric")
+        lowest = torch.linalg.eigvalsh(sigma).min().item() if len(sigma) else 0.0
+        if lowest < -1e-6 * max(1.0, sigma.diagonal().abs().max().item()):
+            raise ValueError(f"{name} covariance must be positive semi-definite, got an "
+                             f"eigenvalue of {lowest:.4g}")
         return mu, sigma
     return gaussian_statistics(x)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import as_bools
+
 
 def error_rate_ci(is_real, said_real, n_boot: int = 1000, level: float = 0.95,
                   seed: int = 0) -> tuple[float, float, float]:
@@ -16,7 +18,7 @@ def error_rate_ci(is_real, said_real, n_boot: int = 1000, level: float = 0.95,
 
     ``is_real[i]`` is the truth of image i, ``said_real[i]`` the rater's answer.
     """
-    truth, answer = np.asarray(is_real, dtype=bool), np.asarray(said_real, dtype=bool)
+    truth, answer = as_bools("is_real", is_real), as_bools("said_real", said_real)
     if truth.shape != answer.shape or truth.ndim != 1 or len(truth) == 0:
         raise ValueError(f"is_real and said_real must be equal-length 1-d sequences, got shapes "
                          f"{truth.shape} and {answer.shape}")

@@ -1,0 +1,219 @@
+"""Robust accuracy of the shipped defended models as the field reports it: AutoAttack, beside PGD.
+
+    python -m coursekit.defenses.robustness                  # every defended model
+    python -m coursekit.defenses.robustness mnist-cnn-pgd    # one of them
+
+For each model, on its sample (:data:`SAMPLES`: the first 1,000 test digits) and at its ε (0.3; 0.1 for the
+IBP-certified model, the radius it was built for), digit by digit:
+
+* clean: classified correctly without attack;
+* PGD-50×10: L∞ PGD, 50 steps of α = 0.01 from 10 random starts, broken when any start
+  breaks it (Wong, Rice & Kolter 2020's MNIST evaluation, the figure the manifest has had);
+* AutoAttack (:func:`coursekit.attacks.autoattack`): APGD-CE, APGD-T (9 targets) and Square
+  (5,000 queries), each on the survivors of the ones before, and which of them broke it.
+
+The rows go to ``data/results/robustness.json`` after every chunk of 500 digits (so a long run
+on a shared machine resumes where it stopped), with the command, the library versions, the
+wall and CPU time; when a model is complete its summary is written into its manifest entry
+(``autoattack_accuracy`` and ``autoattack_eval``). :func:`summarize` recomputes every figure
+from the rows, which is what the tests check.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from ..attacks import autoattack
+from ..attacks.autoattack import ATTACKS
+from ..config import data_dir, pretrained_dir, threads
+from ..data import mnist
+from ..models import load_pretrained
+from ..models.pretrained import MANIFEST, read_manifest
+from .scoreboard import Defense, survives_restarts
+
+COMMAND = "python -m coursekit.defenses.robustness"
+CHUNK = 500
+PGD = {"steps": 50, "alpha": 0.01, "restarts": 10}           # Wong et al. 2020, MNIST
+AUTOATTACK = {"attacks": list(ATTACKS), "steps": 100, "targets": 9, "queries": 5000}
+# name -> (number of first test digits, ε); every defended model the manifest ships
+SAMPLES = {
+    "mnist-cnn-robust": (1_000, 0.3),
+    "mnist-cnn-fgsm": (1_000, 0.3),
+    "mnist-cnn-pgd": (1_000, 0.3),
+    "mnist-cnn-mixed": (1_000, 0.3),
+    "mnist-cnn-alp": (1_000, 0.3),
+    "mnist-certified": (1_000, 0.1),
+}
+
+
+def default_path() -> Path:
+    return data_dir() / "results" / "robustness.json"
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial confidence interval for a share k/n (Clopper & Pearson 1934)."""
+    from scipy.stats import beta
+
+    a = (1 - level) / 2
+    low = beta.ppf(a, k, n - k + 1) if k > 0 else 0.0
+    high = beta.ppf(1 - a, k + 1, n - k) if k < n else 1.0
+    return float(low), float(high)
+
+
+def summarize(rows: list[list]) -> dict:
+    """Every figure of a model from its per-digit rows [label, clean, pgd, broken_by].
+
+    ``clean`` and ``pgd`` are 1 when the digit is classified correctly without attack, or after
+    PGD-50×10; ``broken_by`` is "clean", an AutoAttack attack's name, or "" (robust).
+    """
+    n = len(rows)
+    robust = sum(r[3] == "" for r in rows)
+    after, left = {}, sum(r[1] for r in rows)
+    for name in ATTACKS:
+        left -= sum(r[3] == name for r in rows)
+        after[name] = left / n
+    return {
+        "n": n,
+        "clean_accuracy": sum(r[1] for r in rows) / n,
+        "pgd50x10_accuracy": sum(r[2] for r in rows) / n,
+        "autoattack_accuracy": robust / n,
+        "autoattack_interval_95": clopper_pearson(robust, n),
+        "accuracy_after": after,
+        "square_only": sum(r[3] == "square" for r in rows) / n,
+        "pgd_breaks_autoattack_does_not": sum(r[2] == 0 and r[3] == "" for r in rows) / n,
+    }
+
+
+def evaluate_chunk(model, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> tuple[list, list]:
+    """Rows [label, clean, pgd, broken_by] for one chunk of digits, and AutoAttack's report."""
+    pgd_ok = survives_restarts(Defense("model", model), x, y, eps, PGD["alpha"], PGD["steps"],
+                               PGD["restarts"], torch.Generator().manual_seed(seed))
+    aa = autoattack(model, x, y, eps, steps=AUTOATTACK["steps"], targets=AUTOATTACK["targets"],
+                    queries=AUTOATTACK["queries"], seed=seed)
+    rows = [[int(label), int(b != "clean"), int(ok), b]
+            for label, ok, b in zip(y.tolist(), pgd_ok.tolist(), aa.broken_by)]
+    return rows, aa.report
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _write(results: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    tmp.replace(out)
+
+
+def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
+                   n: int | None = None, progress: bool = True) -> dict:
+    """Run (or resume) the evaluation of ``name`` inside ``results``; write after every chunk."""
+    n_default, eps = SAMPLES[name]
+    n = n or n_default
+    entry = results["models"].get(name)
+    if entry is None or entry["n"] != n or entry["eps"] != eps:
+        entry = {"n": n, "eps": eps, "sample": f"the first {n:,} MNIST test digits",
+                 "complete": False, "rows": [], "wall_seconds": 0.0, "cpu_seconds": 0.0,
+                 "attack_seconds": {a: 0.0 for a in ATTACKS}, "load_average": []}
+        results["models"][name] = entry
+    model = load_pretrained(name)
+    x, y = mnist("test").tensors(n)
+    while len(entry["rows"]) < n:
+        start = len(entry["rows"])
+        tick, cpu = time.perf_counter(), _cpu_seconds()
+        rows, report = evaluate_chunk(model, x[start:start + CHUNK], y[start:start + CHUNK], eps,
+                                      seed + start // CHUNK)
+        entry["rows"] += rows
+        for r in report:
+            entry["attack_seconds"][r["attack"]] = round(entry["attack_seconds"][r["attack"]] + r["seconds"], 1)
+        entry["wall_seconds"] = round(entry["wall_seconds"] + time.perf_counter() - tick, 1)
+        entry["cpu_seconds"] = round(entry["cpu_seconds"] + _cpu_seconds() - cpu, 1)
+        entry["load_average"].append(round(os.getloadavg()[0], 2))
+        if progress:
+            s = summarize(entry["rows"])
+            print(f"{name}: {len(entry['rows']):,}/{n:,} digits, clean {s['clean_accuracy']:.2%}, "
+                  f"PGD-50×10 {s['pgd50x10_accuracy']:.2%}, AutoAttack {s['autoattack_accuracy']:.2%} "
+                  f"(Square alone {s['square_only']:.2%}); {entry['wall_seconds']:.0f} s wall, "
+                  f"{entry['cpu_seconds']:.0f} s CPU", flush=True)
+        if out is not None:
+            _write(results, out)
+    entry["complete"] = True
+    entry["summary"] = summarize(entry["rows"])
+    if out is not None:
+        _write(results, out)
+    return entry
+
+
+def record_in_manifest(name: str, entry: dict, folder: Path | None = None) -> None:
+    """Write a complete evaluation's figures into ``name``'s manifest entry."""
+    folder = Path(folder or pretrained_dir())
+    manifest = read_manifest(folder)
+    s = entry["summary"]
+    manifest[name]["metrics"]["autoattack_accuracy"] = round(s["autoattack_accuracy"], 4)
+    manifest[name]["metrics"]["autoattack_eval"] = {
+        "eps": entry["eps"], **AUTOATTACK, "n_test": entry["n"], "sample": entry["sample"],
+        "clean_accuracy": round(s["clean_accuracy"], 4),
+        "pgd50x10_accuracy": round(s["pgd50x10_accuracy"], 4), "pgd": PGD,
+        "interval_95": [round(v, 4) for v in s["autoattack_interval_95"]],
+        "square_only": round(s["square_only"], 4),
+        "results": "data/results/robustness.json", "command": f"{COMMAND} {name}",
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def run(names: list[str], out: Path | None = None, seed: int = 0, n: int | None = None,
+        manifest: bool = True, progress: bool = True) -> dict:
+    """Evaluate ``names`` (resuming what ``out`` holds); record finished ones in the manifest."""
+    unknown = [m for m in names if m not in SAMPLES]
+    if unknown:
+        raise ValueError(f"names must come from {list(SAMPLES)}, got {unknown}")
+    out = Path(out) if out is not None else None
+    results = json.loads(out.read_text()) if out is not None and out.is_file() else {}
+    results.setdefault("models", {})
+    results.update(command=COMMAND, seed=seed, pgd=PGD, autoattack=AUTOATTACK,
+                   machine={"torch": torch.__version__, "python": platform.python_version(),
+                            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+                   note="per digit: [label, clean, pgd50x10, broken_by]; broken_by is 'clean', "
+                        "the AutoAttack attack that broke it, or '' (robust)")
+    for name in names:
+        entry = evaluate_model(name, results, out, seed, n, progress)
+        if manifest and n is None:
+            record_in_manifest(name, entry)
+    return results
+
+
+def load_results(path: Path | None = None) -> dict:
+    """The stored evaluation (default ``data/results/robustness.json``)."""
+    path = Path(path or default_path())
+    if not path.is_file():
+        raise FileNotFoundError(f"no robustness results at {path}; `{COMMAND}` computes them")
+    return json.loads(path.read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", default=list(SAMPLES), help="models (default: all)")
+    parser.add_argument("--n", type=int, default=None,
+                        help="digits (default: each model's sample); a different n is not "
+                             "recorded in the manifest")
+    parser.add_argument("--out", type=Path, default=None, help=f"default: {default_path()}")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    args = parser.parse_args(argv)
+    with threads(args.threads):
+        run(args.names, args.out or default_path(), args.seed, args.n,
+            manifest=args.out is None)
+
+
+if __name__ == "__main__":
+    main()
