@@ -21,7 +21,7 @@ help:
 	@echo "make bench       run benchmarks/ and print the tables"
 	@echo "make pretrained  rebuild every shipped pretrained file (minutes)"
 	@echo "make release     student versions of the notebooks (nbgrader; see docs/TEACHING.md)"
-	@echo "make grade SUBMISSIONS=dir   autograde a folder of submissions, write CSV and feedback"
+	@echo "make grade SUBMISSIONS=dir   autograde a folder of submissions (sandboxed, JOBS at once), CSV, feedback"
 	@echo "make clean-env   delete .venv"
 
 env: $(STAMP)
@@ -77,9 +77,12 @@ notebooks: $(STAMP)
 release: $(STAMP)
 	$(PY) -m coursekit.grading release
 
+# Each submission is graded in a sandbox (bubblewrap); JOBS of them at once (default: one per core).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 grade: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=path/to/submitted" && exit 2)
-	$(PY) -m coursekit.grading grade $(SUBMISSIONS)
+	@test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=path/to/submitted [JOBS=n]" && exit 2)
+	$(PY) -m coursekit.grading grade $(SUBMISSIONS) --jobs $(JOBS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -89,6 +89,10 @@ def test_a_good_exercise_passes(tmp_path):
     (lambda c: c.__setitem__(1, ("markdown", SOLUTION, _meta("ex1", solution=True))), "must be code cells"),
     (lambda c: c.insert(0, ("markdown", "write code between `### BEGIN SOLUTION` and `### END SOLUTION`", None)),
      "nbgrader reads it as a marker"),
+    # the grader binds what a solution cell defines (coursekit.grading.exercises.solution_bindings)
+    (lambda c: c.__setitem__(1, ("code", "%%time\n" + SOLUTION, _meta("ex1", solution=True))), "defines nothing"),
+    (lambda c: c.__setitem__(1, ("code", "### BEGIN SOLUTION\nprint(2)\n### END SOLUTION", _meta("ex1", solution=True))),
+     "defines nothing"),
 ])
 def test_the_validator_catches_each_broken_rule(tmp_path, change, expected):
     cells = _good()

@@ -5,14 +5,27 @@ builds an nbgrader course folder from them and runs the TA's loop (docs/TEACHING
 
     release  ->  collect  ->  autograde  ->  export  ->  feedback
 
-The authoring rules for exercise cells are in docs/EXERCISES.md and checked by
-:func:`validate_notebook`.
-"""
-from .course import (DEFAULT_TIMEOUT, GradingError, SubmissionCheck, assignment_names, autograde, collect,
-                     default_course_dir, export, feedback, grade_table, init_course, inspect_submission,
-                     leaked_lines, release)
-from .exercises import Exercise, ExerciseReport, exercise_notebooks, has_exercises, validate_notebook
+Autograding treats every submission as hostile: each runs in its own sandbox (sandbox.py),
+and the tests run in the grader's process, where the student's code cannot reach them
+(job.py, remote.py). The authoring rules for exercise cells are in docs/EXERCISES.md and
+checked by :func:`validate_notebook`.
 
-__all__ = ["DEFAULT_TIMEOUT", "Exercise", "ExerciseReport", "GradingError", "SubmissionCheck", "assignment_names",
-           "autograde", "collect", "default_course_dir", "exercise_notebooks", "export", "feedback", "grade_table",
-           "has_exercises", "init_course", "inspect_submission", "leaked_lines", "release", "validate_notebook"]
+The names below are imported on first use, so that the student's sandboxed kernel
+(kernel.py) starts without loading nbformat and nbgrader.
+"""
+import importlib
+
+_PUBLIC = {
+    "course": ["DEFAULT_TIMEOUT", "GradingError", "SubmissionCheck", "assignment_names", "autograde", "collect",
+               "default_course_dir", "export", "feedback", "grade_table", "init_course", "inspect_submission",
+               "leaked_lines", "merge", "release"],
+    "exercises": ["Exercise", "ExerciseReport", "exercise_notebooks", "has_exercises", "validate_notebook"],
+}
+_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

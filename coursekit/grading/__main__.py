@@ -9,6 +9,8 @@ from pathlib import Path
 
 from ..config import NOTEBOOKS_DIR
 from . import course
+from .batch import Interrupted
+from .sandbox import SandboxUnavailable
 from .exercises import exercise_notebooks, validate_notebook
 
 
@@ -61,11 +63,27 @@ def cmd_collect(args) -> int:
 
 def cmd_autograde(args) -> int:
     start = time.perf_counter()
-    graded = course.autograde(args.course_dir, args.assignments or None, timeout=args.timeout,
-                              quick=not args.full, regrade=args.regrade)
+    try:
+        graded = course.autograde(args.course_dir, args.assignments or None, timeout=args.timeout,
+                                  quick=not args.full, regrade=args.regrade, jobs=args.jobs, shard=args.shard,
+                                  unsafe_no_sandbox=args.unsafe_no_sandbox, progress=True,
+                                  job_timeout=args.job_timeout, max_output=args.max_output)
+    except Interrupted as stop:
+        print(f"\n{stop}. Nothing half-graded was kept: run the same command again to grade the rest.",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     for name, n in graded.items():
-        print(f"autograded {name}: {n} submissions")
+        print(f"graded {name}: {n} submissions" + (f" (shard {args.shard})" if args.shard else ""))
     print(f"({time.perf_counter() - start:.0f} s)")
+    if not args.shard:
+        _print_grades(Path(args.course_dir).expanduser().resolve())
+    return 0
+
+
+def cmd_merge(args) -> int:
+    counts = course.merge(args.course_dir, args.shards or None)
+    print(f"merged {counts['merged']} results into the gradebook ({counts['stale']} stale, "
+          f"{counts['failed']} failed)")
     _print_grades(Path(args.course_dir).expanduser().resolve())
     return 0
 
@@ -94,6 +112,8 @@ def cmd_grade(args) -> int:
         cmd_release(argparse.Namespace(course_dir=args.course_dir, assignments=missing, to=None))
     cmd_collect(args)
     cmd_autograde(args)
+    if args.shard:
+        return 0
     cmd_export(args)
     cmd_feedback(args)
     return 0
@@ -109,7 +129,19 @@ def main(argv=None) -> int:
     grading.add_argument("--full", action="store_true",
                          help="grade with the full budgets (default: quick mode, COURSEKIT_QUICK=1)")
     grading.add_argument("--regrade", action="store_true",
-                         help="grade again the submissions graded before (default: only new ones)")
+                         help="grade again the submissions graded before (default: only new or changed ones)")
+    grading.add_argument("--jobs", type=int, default=1, metavar="N",
+                         help="grade N submissions at once (about one CPU core each; default 1)")
+    grading.add_argument("--shard", metavar="K/N",
+                         help="grade only the K-th of N stable shares of the class, into shards/K-of-N/ "
+                              "(then `merge`): for a cluster's job array")
+    grading.add_argument("--unsafe-no-sandbox", action="store_true",
+                         help="grade even where the students' code cannot be isolated (bubblewrap missing or "
+                              "not working); written into grades.csv")
+    grading.add_argument("--job-timeout", type=float, default=course.DEFAULT_JOB_TIMEOUT, metavar="S",
+                         help=f"seconds one submission's grading may take in all (default {course.DEFAULT_JOB_TIMEOUT})")
+    grading.add_argument("--max-output", type=int, default=course.MAX_OUTPUT, metavar="CHARS",
+                         help=f"characters of output kept per cell (default {course.MAX_OUTPUT:,})")
 
     parser = argparse.ArgumentParser(prog="python -m coursekit.grading", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +158,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("autograde", parents=[common, grading], help="grade every collected submission, in batch")
     p.add_argument("assignments", nargs="*")
     p.set_defaults(func=cmd_autograde)
+    p = sub.add_parser("merge", parents=[common], help="merge the results of --shard runs into the gradebook")
+    p.add_argument("shards", nargs="*", help="shard folders (default: every <course>/shards/K-of-N/)")
+    p.set_defaults(func=cmd_merge)
     p = sub.add_parser("export", parents=[common], help="write grades.csv and exercises.csv")
     p.add_argument("--out", help="folder for the CSV files (default: the course folder)")
     p.set_defaults(func=cmd_export)
@@ -142,7 +177,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, course.GradingError) as err:
+    except (ValueError, course.GradingError, SandboxUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

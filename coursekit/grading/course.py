@@ -6,12 +6,15 @@ The course folder is nbgrader's standard layout, built outside the repository::
     <course>/source/<a>/<a>.ipynb             notebooks/<a>.ipynb, copied at every release
     <course>/release/<a>/<a>.ipynb            the student version (hand this out)
     <course>/submitted/<student>/<a>/<a>.ipynb
+    <course>/versions/<student>/<a>/NNN-<sha256>.ipynb   every file collect received
     <course>/autograded/..., feedback/<student>/<a>/<a>.html, gradebook.db
+    <course>/results/<a>/<student>.json       what each grading job found
     <course>/grades.csv, exercises.csv        written by export
-    <course>/logs/, reports/                  nbgrader's logs, what collect noticed
+    <course>/logs/, reports/                  nbgrader's logs, failed jobs, what collect noticed
 
-An assignment is one notebook, named by its stem (``00_start_here``). Every nbgrader command
-runs in a subprocess with the course's Python (``sys.executable``), offline, with
+An assignment is one notebook, named by its stem (``00_start_here``). nbgrader builds the
+student versions and the feedback, and keeps the gradebook; the autograder is the course's
+own (batch.py, job.py: each submission sandboxed, the tests out of its reach), with
 ``COURSEKIT_QUICK=1`` unless ``quick=False``: the student's notebook runs with the same
 package, data and budgets as in the test suite.
 """
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,8 +39,10 @@ from .exercises import (BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, 
                         marked_regions, nbgrader_meta, validate_notebook)
 
 DEFAULT_TIMEOUT = 120  # seconds per cell when autograding
+DEFAULT_JOB_TIMEOUT = 3600  # seconds for one submission's whole grading job
+MAX_OUTPUT = 100_000  # characters of output a cell keeps in the autograded notebook
 CONFIG_TEMPLATE = Path(__file__).with_name("nbgrader_config.py")
-GRADES_FIELDS = ["student", "assignment", "score", "max_score", "status", "notes"]
+GRADES_FIELDS = ["student", "assignment", "score", "max_score", "status", "notes", "isolation"]
 EXERCISE_FIELDS = ["student", "assignment", "exercise", "score", "max_score", "error"]
 
 
@@ -221,6 +228,10 @@ def release(course_dir: str | Path, assignments: list[str] | None = None,
 
 # ---------------------------------------------------------------- collect
 
+MAX_NOTEBOOK_BYTES = 100 * 2**20  # a submission larger than this is refused, unread
+_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+
+
 @dataclass
 class SubmissionCheck:
     """What collect found in one student's notebook before grading it."""
@@ -235,16 +246,23 @@ def _cell_key(cell) -> tuple:
     return ("exercise", grade_id) if grade_id else (cell.cell_type, cell.source.strip())
 
 
+def _read_notebook(data: bytes):
+    try:
+        return nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as err:  # JSON errors, wrong schema, binary junk: all mean "not a notebook"
+        raise ValueError(f"not a readable notebook ({type(err).__name__}: {str(err)[:200]})") from None
+
+
 def inspect_submission(released_path: str | Path, submitted_path: str | Path) -> list[str]:
     """Plain-language notes on how a submission's cells differ from the released version.
 
     Raises ValueError if the submission is not a readable notebook.
     """
-    try:
-        sub = nbformat.read(str(submitted_path), as_version=4)
-    except Exception as err:  # JSON errors, wrong schema, binary junk: all mean "not a notebook"
-        raise ValueError(f"not a readable notebook ({type(err).__name__}: {err})") from None
-    rel = nbformat.read(str(released_path), as_version=4)
+    sub = _read_notebook(Path(submitted_path).read_bytes())
+    return _compare(nbformat.read(str(released_path), as_version=4), sub)
+
+
+def _compare(rel, sub) -> list[str]:
     notes = []
     sub_cells: dict[str, list] = {}
     for cell in sub.cells:
@@ -286,6 +304,10 @@ def inspect_submission(released_path: str | Path, submitted_path: str | Path) ->
     return notes
 
 
+def _grade_ids(nb) -> set[str]:
+    return {nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+
+
 def _reports_path(root: Path) -> Path:
     return root / "reports" / "collect.json"
 
@@ -297,13 +319,32 @@ def _load_reports(root: Path) -> dict[tuple[str, str], SubmissionCheck]:
     return {(r["student"], r["assignment"]): SubmissionCheck(**r) for r in json.loads(path.read_text())}
 
 
+def _keep_version(root: Path, student: str, name: str, data: bytes) -> Path:
+    """Store ``data`` as versions/<student>/<name>/NNN-<sha256>.ipynb unless that exact file is there already."""
+    folder = root / "versions" / student / name
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    kept = sorted(folder.glob("[0-9][0-9][0-9]-*.ipynb"))
+    for old in kept:
+        if old.name.endswith(f"-{digest}.ipynb"):
+            return old
+    path = folder / f"{len(kept) + 1:03d}-{digest}.ipynb"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
 def collect(course_dir: str | Path, submissions_dir: str | Path) -> list[SubmissionCheck]:
     """Copy ``<submissions_dir>/<student>/<assignment>/*.ipynb`` into the course and check each.
 
-    A notebook saved under another name (``00_start_here (1).ipynb``) is used when it is the
-    only one in its folder. Unreadable notebooks and unknown assignments are reported and not
-    copied; everything else is copied to ``submitted/`` with notes on deleted, inserted or
-    retyped cells (see :func:`inspect_submission`). Returns one SubmissionCheck per folder.
+    Every file that comes in is kept in ``versions/<student>/<assignment>/`` (numbered in the
+    order they came, never overwritten). A new notebook replaces ``submitted/`` only once it has been read and
+    checked: a damaged, oversized or mislabelled file is reported and the earlier submission,
+    if any, stays in place and is graded. A notebook saved under another name
+    (``00_start_here (1).ipynb``) is used when it is the only one in its folder; symbolic
+    links are not followed; a notebook whose exercises belong to another assignment is named
+    as such. Returns one SubmissionCheck per folder.
     """
     root = _root(course_dir)
     folder = Path(submissions_dir).expanduser()
@@ -313,49 +354,82 @@ def collect(course_dir: str | Path, submissions_dir: str | Path) -> list[Submiss
         raise ValueError("submissions_dir is the course's own submitted/ folder; give the folder the "
                          "submissions came in")
     reports = _load_reports(root)
+    released = {name: nbformat.read(str(_notebook(root, "release", name)), as_version=4)
+                for name in _released_names(root)}
     checks = []
     for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            student, name = student_dir.name, assignment_dir.name
-            check = SubmissionCheck(student, name)
+            check = SubmissionCheck(student_dir.name, assignment_dir.name)
             checks.append(check)
-            released = _notebook(root, "release", name)
-            dest = _notebook(root, "submitted", name, student)
-            for folder in ("submitted", "autograded", "feedback"):  # a re-collect replaces the earlier
-                old = root / folder / student / name               # submission, and its grading
-                if old.exists():
-                    shutil.rmtree(old)
-            if not released.is_file():
-                check.gradable = False
-                check.notes.append(f"unknown assignment {name!r} (not released in this course)")
-                continue
-            candidates = sorted(assignment_dir.glob("*.ipynb"))
-            wanted = assignment_dir / f"{name}.ipynb"
-            if wanted.is_file():
-                submitted = wanted
-            elif len(candidates) == 1:
-                submitted = candidates[0]
-                check.notes.append(f"notebook was named {submitted.name!r}; graded as {wanted.name!r}")
-            else:
-                check.gradable = False
-                check.notes.append(f"no {wanted.name} in the submission folder"
-                                   + (f" (found {[p.name for p in candidates]})" if candidates else ""))
-                continue
-            try:
-                check.notes += inspect_submission(released, submitted)
-            except ValueError as err:
-                check.gradable = False
-                check.notes.append(str(err))
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(submitted, dest)
+            _collect_one(root, check, assignment_dir, released, reports.get((check.student, check.assignment)))
     for check in checks:
         reports[(check.student, check.assignment)] = check
-    _reports_path(root).write_text(json.dumps([vars(c) for c in reports.values()], indent=1))
+    tmp = _reports_path(root).with_suffix(".json.tmp")  # written whole or not at all (Ctrl-C)
+    tmp.write_text(json.dumps([vars(c) for c in reports.values()], indent=1))
+    os.replace(tmp, _reports_path(root))
     return checks
 
 
-# ---------------------------------------------------------------- autograde, export, feedback
+def _collect_one(root: Path, check: SubmissionCheck, folder: Path, released: dict, before) -> None:
+    student, name = check.student, check.assignment
+    dest = _notebook(root, "submitted", name, student)
+    kept = dest.is_file()
+    released_ids = {other: _grade_ids(nb) for other, nb in released.items()}
+
+    def refuse(why: str) -> None:
+        if kept:  # the earlier submission stays, and is what gets graded
+            note = f"{why}; the earlier submission is kept and graded"
+            check.notes[:] = [n for n in (before.notes if before else []) if n != note] + [note]
+        else:
+            check.gradable = False
+            check.notes.append(why)
+
+    if not _STUDENT_ID.match(student) or folder.is_symlink() or folder.parent.is_symlink():
+        check.gradable = False
+        check.notes.append(f"folder {student!r} is not a valid student id (letters, digits, . _ @ + -) "
+                           "or is a symbolic link; not collected")
+        return
+    if name not in released_ids:
+        check.gradable = False
+        check.notes.append(f"unknown assignment {name!r} (not released in this course)")
+        return
+    links = sorted(p.name for p in folder.glob("*.ipynb") if p.is_symlink())
+    candidates = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink())
+    wanted = folder / f"{name}.ipynb"
+    if wanted in candidates:
+        submitted = wanted
+    elif len(candidates) == 1:
+        submitted = candidates[0]
+        check.notes.append(f"notebook was named {submitted.name!r}; graded as {wanted.name!r}")
+    else:
+        found = [p.name for p in candidates] + [f"{n} (a symbolic link, not read)" for n in links]
+        return refuse(f"no {wanted.name} in the submission folder" + (f" (found {found})" if found else ""))
+    size = submitted.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        return refuse(f"the notebook is {size / 2**20:.0f} MB, over the limit of "
+                      f"{MAX_NOTEBOOK_BYTES // 2**20} MB; not read")
+    data = submitted.read_bytes()
+    version = _keep_version(root, student, name, data)
+    try:
+        nb = _read_notebook(data)
+    except ValueError as err:
+        return refuse(f"{err}; kept as versions/{student}/{name}/{version.name}")
+    ids = _grade_ids(nb)
+    if ids and not ids & released_ids[name]:
+        others = [other for other, other_ids in released_ids.items() if ids & other_ids]
+        if others:
+            return refuse(f"this is the notebook of assignment {others[0]}, handed in as {name}; "
+                          f"hand it in under {others[0]}")
+    check.notes += _compare(released[name], nb)
+    if kept and hashlib.sha256(dest.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest():
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+
+
+# ---------------------------------------------------------------- autograde, merge
 
 def _submitted(root: Path, assignment: str) -> list[str]:
     return sorted(p.parent.parent.name for p in (root / "submitted").glob(f"*/{assignment}/{assignment}.ipynb"))
@@ -365,109 +439,153 @@ def _released_names(root: Path) -> list[str]:
     return sorted(p.parent.name for p in (root / "release").glob("*/*.ipynb") if p.stem == p.parent.name)
 
 
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _is_current(root: Path, record: dict | None) -> bool:
+    """True if ``record`` graded the notebook now in submitted/ against the source now in source/."""
+    if not record or record.get("status") != "graded":
+        return False
+    student, name = record["student"], record["assignment"]
+    return (record.get("submission_sha256") == _sha256(_notebook(root, "submitted", name, student))
+            and record.get("source_sha256") == _sha256(_notebook(root, "source", name)))
+
+
 def autograde(course_dir: str | Path, assignments: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT,
-              quick: bool = True, regrade: bool = False) -> dict[str, int]:
-    """Run ``nbgrader autograde`` on the collected submissions of the assignments, in one batch.
+              quick: bool = True, regrade: bool = False, jobs: int = 1, shard: str | None = None,
+              unsafe_no_sandbox: bool = False, progress: bool = False, limits: dict | None = None,
+              job_timeout: float = DEFAULT_JOB_TIMEOUT, max_output: int = MAX_OUTPUT) -> dict[str, int]:
+    """Grade the collected submissions, each as an isolated job (see batch.py and job.py).
 
-    Submissions graded before are left as they are unless ``regrade`` (after a test was
-    fixed, say); collecting a submission again always has it graded again.
+    Submissions graded before are left alone unless a new version was collected, the
+    assignment was released again with changed tests, or ``regrade``. ``jobs`` submissions run
+    at once; ``shard="K/N"`` grades only the K-th of N stable shares, into shards/K-of-N/,
+    for :func:`merge`. Each cell may run ``timeout`` seconds, a whole job ``job_timeout``.
+    Refuses to start without a working sandbox unless ``unsafe_no_sandbox``.
 
-    Each cell may run ``timeout`` seconds; a student's crash or time-out costs that exercise
-    only, and a submission nbgrader cannot grade at all is recorded and skipped (the batch goes
-    on). Returns {assignment: number of submissions graded}. Logs: logs/autograde-<a>.log.
+    Returns {assignment: number of its submissions now graded} (in the shard, for a shard).
+    Raises batch.Interrupted on Ctrl-C, after stopping the running jobs.
     """
+    from . import batch, sandbox
+
     _check_timeout(timeout)
+    _check_timeout(job_timeout)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    share = batch.parse_shard(shard)
     root = _root(course_dir)
     names = assignments or _released_names(root)
     for name in names:
         if not _notebook(root, "release", name).is_file():
             raise ValueError(f"assignment {name!r} was not released in {root}; released: {_released_names(root)}")
-    with_submissions = [name for name in names if _submitted(root, name)]
-    every = sorted({p.name for p in (root / "submitted").glob("*/*") if p.is_dir()})
-    if with_submissions:
-        extra = [f"--Execute.timeout={int(timeout)}"] + (["--force"] if regrade else [])
-        _batch(root, "autograde", with_submissions, every, extra, quick)
-    graded = {name: sum(_notebook(root, "autograded", name, s).is_file() for s in _submitted(root, name))
-              for name in names}
-    return graded
+    iso = sandbox.isolation(unsafe_no_sandbox)
+    tasks = [batch.Task(s, name) for name in names for s in _submitted(root, name)]
+    out = root
+    if share:
+        tasks = [t for t in tasks if batch.shard_index(t, share[1]) == share[0] - 1]
+        out = root / "shards" / f"{share[0]}-of-{share[1]}"
+    todo = [t for t in tasks if regrade or not _is_current(root, batch.read_result(out, t))]
+    runner = batch.Batch(root, out, jobs=jobs, timeout=timeout, quick=quick, isolation=iso,
+                         limits={**sandbox.DEFAULT_LIMITS, **(limits or {})}, max_output=max_output,
+                         job_timeout=job_timeout, shard=bool(share), progress=progress)
+    runner.run(todo)
+    return {name: sum(_is_current(root, batch.read_result(out, t)) for t in tasks if t.assignment == name)
+            for name in names}
 
 
-def _first_errors(nb) -> dict[str, str]:
-    """{grade_id of a graded cell: 'ErrorName: message'} for graded cells that raised."""
-    errors = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or not is_graded(cell):
-            continue
-        outputs = cell.get("outputs", [])
-        # a cell stopped at the time limit shows the kernel's KeyboardInterrupt, then the time-out
-        timed_out = [o for o in outputs if o.get("ename") == "CellTimeoutError"]
-        for out in timed_out or outputs:
-            if out.get("output_type") == "error":
-                message = str(out.get("evalue", "")).strip().splitlines()
-                errors[nbgrader_meta(cell)["grade_id"]] = f"{out['ename']}: {message[0] if message else ''}".strip(": ")
-                break
-    return errors
+def merge(course_dir: str | Path, shard_dirs: list[str | Path] | None = None) -> dict[str, int]:
+    """Apply the results of shard runs (default: every shards/*/ of the course) to the gradebook.
+
+    A shard's result counts if it graded the notebook now in submitted/ against the source now
+    in source/; failures are recorded too, unless a graded result is already in place.
+    Returns {"merged": n, "stale": n, "failed": n}.
+    """
+    from . import batch
+
+    root = _root(course_dir)
+    folders = [Path(d).expanduser() for d in shard_dirs] if shard_dirs else sorted((root / "shards").glob("*-of-*"))
+    counts = {"merged": 0, "stale": 0, "failed": 0}
+    for folder in folders:
+        if not (folder / "results").is_dir():
+            raise ValueError(f"{str(folder)!r} holds no shard results (expected <shard>/results/)")
+        for path in sorted((folder / "results").glob("*/*.json")):
+            record = json.loads(path.read_text())
+            task = batch.Task(record["student"], record["assignment"])
+            if record.get("status") != "graded":
+                if not _is_current(root, batch.read_result(root, task)):
+                    batch._write_json(batch.result_path(root, task), record)
+                counts["failed"] += 1
+                continue
+            if not _is_current(root, record):
+                counts["stale"] += 1
+                continue
+            graded = folder / "autograded" / task.student / task.assignment / f"{task.assignment}.ipynb"
+            dest = _notebook(root, "autograded", task.assignment, task.student)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(graded, dest)
+            batch.record_grades(root, record)
+            batch._write_json(batch.result_path(root, task), record)
+            counts["merged"] += 1
+    return counts
 
 
-def _timeouts(nb) -> list[str]:
-    """Labels of the cells that were stopped by the per-cell time limit."""
-    labels = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
-            labels.append(nbgrader_meta(cell).get("grade_id") or f"cell {i}")
-    return labels
-
-
-def _failure_reason(log: str, student: str, assignment: str) -> str:
-    """Why nbgrader's autograde log says it gave up on a student's notebook, in a few words."""
-    parts = log.split("Creating/updating student with ID")
-    part = next((p for p in parts if f"submitted/{student}/{assignment}" in p), "")
-    if "DeadKernelError" in part or "Kernel died" in part:
-        return "the kernel died while running it (code that exits Python, crashes it or runs out of memory)"
-    if "unresponsive" in part:
-        return "the kernel stopped responding and could not be interrupted"
-    errors = [line.strip() for line in part.splitlines() if line.strip() and "Error" in line.split(":")[0]]
-    return errors[-1] if errors else "see the log"
-
+# ---------------------------------------------------------------- export, feedback
 
 def grade_table(course_dir: str | Path) -> tuple[list[dict], list[dict]]:
     """(one row per collected submission, one row per graded exercise) from the gradebook.
 
     Submission rows: student, assignment, score, max_score, status ("graded" or "not graded"),
-    notes (what collect noticed, cells that timed out, why a submission was not graded).
+    notes (what collect noticed, what happened while grading, why a submission is not graded)
+    and isolation (how the student's code was isolated). "graded" means a grading job finished
+    on exactly the notebook now in submitted/; the score is the gradebook's (manual scores win).
     """
     from nbgrader.api import Gradebook, MissingEntry  # nbgrader is a dev dependency
+
+    from . import batch
 
     root = _root(course_dir)
     checks = _load_reports(root)
     rows, exercise_rows = [], []
-    db = root / "gradebook.db"
-    with Gradebook(f"sqlite:///{db}", "coursekit") as gb:
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "coursekit") as gb:
         for (student, name), check in sorted(checks.items()):
             notes = list(check.notes)
-            autograded = _notebook(root, "autograded", name, student)
             row = {"student": student, "assignment": name, "score": 0.0, "max_score": 0.0,
-                   "status": "not graded", "notes": notes}
+                   "status": "not graded", "notes": notes, "isolation": ""}
             try:
                 row["max_score"] = float(gb.find_assignment(name).max_score)
             except MissingEntry:
                 pass
-            if check.gradable and not autograded.is_file():
-                log = root / "logs" / f"autograde-{name}.log"
-                notes.append(f"nbgrader could not grade it: {_failure_reason(log.read_text(), student, name)}; "
-                             f"see logs/{log.name}" if log.is_file() else "not autograded yet")
-            if check.gradable and autograded.is_file():
-                nb = nbformat.read(str(autograded), as_version=4)
-                notes += [f"{label} stopped at the time limit" for label in _timeouts(nb)]
-                errors = _first_errors(nb)
-                submission = gb.find_submission(name, student)
-                row.update(score=float(submission.score), status="graded")
-                for notebook in submission.notebooks:
-                    for grade in sorted(notebook.grades, key=lambda g: g.name):
-                        exercise_rows.append({"student": student, "assignment": name, "exercise": grade.name,
-                                              "score": float(grade.score), "max_score": float(grade.max_score),
-                                              "error": errors.get(grade.name, "")})
             rows.append(row)
+            if not check.gradable:
+                continue
+            task = batch.Task(student, name)
+            record = batch.read_result(root, task)
+            started = batch.started_path(root, task)
+            if record is None or (started.is_file() and not _is_current(root, record)):
+                notes.append(f"its grading was interrupted (started {started.read_text()}); run autograde again"
+                             if started.is_file() else "not autograded yet")
+                continue
+            row["isolation"] = record.get("isolation", "")
+            if record.get("status") != "graded":
+                notes.append(f"the grader failed on it: {record.get('error')}; see "
+                             f"logs/failed-{name}--{student}.log; run autograde again")
+                continue
+            if not _is_current(root, record):
+                notes.append("graded before a newer version was collected (or the tests changed); run autograde")
+                continue
+            notes += record["notes"]
+            submission = gb.find_submission(name, student)
+            row.update(score=float(submission.score), status="graded")
+            errors = {x["exercise"]: x["error"] for x in record["exercises"]}
+            for notebook in submission.notebooks:
+                for grade in sorted(notebook.grades, key=lambda g: g.name):
+                    exercise_rows.append({"student": student, "assignment": name, "exercise": grade.name,
+                                          "score": float(grade.score), "max_score": float(grade.max_score),
+                                          "error": errors.get(grade.name, "")})
     return rows, exercise_rows
 
 

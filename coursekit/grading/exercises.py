@@ -13,6 +13,7 @@ This module reads notebooks with nbformat only; it does not need nbgrader.
 """
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,14 @@ _CHECK_CALL = re.compile(r"\bcheck_\w+\(")  # coursekit.checks.check_close / che
 
 
 def nbgrader_meta(cell) -> dict:
-    """The cell's ``nbgrader`` metadata, or {} for an ordinary cell."""
-    return dict(cell.get("metadata", {}).get("nbgrader", {}) or {})
+    """The cell's ``nbgrader`` metadata, or {} for an ordinary cell (or metadata that is not a dict)."""
+    meta = cell.get("metadata", {})
+    meta = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+    if not isinstance(meta, dict):
+        return {}
+    if "grade_id" in meta and not isinstance(meta["grade_id"], str):
+        meta = {k: v for k, v in meta.items() if k != "grade_id"}
+    return dict(meta)
 
 
 def is_solution(cell) -> bool:
@@ -95,6 +102,62 @@ def visible_part(source: str) -> list[str]:
     return lines
 
 
+def solution_bindings(source: str) -> list[tuple[str, object]]:
+    """How the grader stands in for a solution cell, statement by statement.
+
+    ``("remote", name)``: a function or class the cell defines (called in the student's kernel);
+    ``("fetch", [names])``: names a statement inside the solution markers assigns (their values
+    are fetched from the student's kernel); ``("run", code)``: a statement outside the markers
+    (an import, a constant the exercise gives), run here as the course wrote it.
+    """
+    tree = ast.parse(source)
+    lines = source.split("\n")
+    inside, marked = False, set()
+    for number, line in enumerate(lines, start=1):
+        if BEGIN_SOLUTION in line:
+            inside = True
+        elif END_SOLUTION in line:
+            inside = False
+        elif inside:
+            marked.add(number)
+    steps: list[tuple[str, object]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            steps.append(("remote", node.name))
+        elif any(n in marked for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)):
+            steps.append(("fetch", sorted(_bound_names(node))))
+        else:
+            steps.append(("run", ast.get_source_segment(source, node)))
+    return steps
+
+
+def _bound_names(node: ast.AST) -> set[str]:
+    """Names a top-level statement binds (not those inside functions it defines)."""
+    names = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            names.add(sub.id)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in sub.names)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(sub.name)
+    return names
+
+
+def _grader_problems(source: str) -> list[str]:
+    """Why the grader could not stand in for this solution cell (see solution_bindings), if it cannot."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        steps = solution_bindings(TransformerManager().transform_cell(source))
+    except SyntaxError as err:
+        return [f"the grader must parse the solution cell as Python (a cell magic cannot be used): {err.msg}"]
+    if not any(kind == "remote" or (kind == "fetch" and names) for kind, names in steps):
+        return ["the solution cell defines nothing the tests could use (a function, a class, or a name assigned "
+                "between the solution markers)"]
+    return []
+
+
 @dataclass
 class Exercise:
     """One solution cell and the graded test cell that follows it."""
@@ -123,7 +186,8 @@ def validate_notebook(path: str | Path) -> ExerciseReport:
     Rules: grade_ids valid and unique; every nbgrader cell is a code cell with schema
     version 3; solution cells unlocked, holding balanced solution markers; graded cells
     locked, with points set (a number ≥ 0) and, where points > 0, a hidden-test region and
-    a visible self-check (a ``check_…(`` call from coursekit.checks); every solution cell is
+    a visible self-check (a ``check_…(`` call from coursekit.checks); solution cells plain
+    Python that defines what the tests use (see :func:`solution_bindings`); every solution cell is
     followed by its graded test cell before the next solution cell (ordinary cells may sit in
     between); markers appear only in cells meant to carry them (nbgrader would otherwise refuse
     the notebook).
@@ -177,6 +241,7 @@ def validate_notebook(path: str | Path) -> ExerciseReport:
                 problems.append(f"{where}: solution cell without code between the solution markers")
             if hidden:
                 problems.append(f"{where}: hidden tests belong in the graded test cell, not the solution cell")
+            problems += [f"{where}: {p}" for p in _grader_problems(source)]
             # its test: the first exercise cell after it, which must be graded (not the next solution)
             following = next((j for j in range(i + 1, len(nb.cells))
                               if is_solution(nb.cells[j]) or is_graded(nb.cells[j])), None)

@@ -14,13 +14,15 @@ c.CourseDirectory.course_id = "coursekit"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.enforce_metadata = True
 
-# Autograding real classes:
-# - a per-cell time limit: an infinite loop is interrupted after `timeout` seconds, its cell
-#   records a CellTimeoutError, and the rest of the notebook still runs (the grading tool
-#   passes --Execute.timeout from its --timeout option);
-# - a graded test cell that a student deleted is put back from the gradebook, so it is graded;
-#   cells whose type was changed are turned back (nbgrader's OverwriteCells does that always).
-c.Execute.timeout = 120
-c.Execute.interrupt_on_timeout = True
-c.Execute.execute_retries = 0
-c.OverwriteCells.add_missing_cells = True
+# Autograding is not nbgrader's: `python -m coursekit.grading autograde` runs each submission
+# in a sandbox and the tests in a process the student's code cannot reach (docs/TEACHING.md,
+# "Security and integrity"), then writes the scores into this course's gradebook. nbgrader's
+# own `nbgrader autograde` (and the formgrader's autograde button) would run the student's
+# code as you, next to the gradebook: it is switched off here.
+c.Autograde.sanitize_preprocessors = ["coursekit.grading.nbgrader_guard.RefuseUnsafeAutograde"]
+c.Autograde.autograde_preprocessors = ["coursekit.grading.nbgrader_guard.RefuseUnsafeAutograde"]
+
+# Students' notebooks are shown as HTML in the feedback pages and the formgrader. The grader
+# already escapes the HTML of their markdown cells and keeps only text and image outputs;
+# this asks nbconvert's own templates to sanitise as well.
+c.HTMLExporter.sanitize_html = True
