@@ -7,7 +7,7 @@ from scipy.stats import norm
 
 from coursekit.defenses import lineup as L
 from coursekit.defenses import smoothing_radius_bound
-from coursekit.defenses.scoreboard import COLUMNS, AttackBudget, format_table
+from coursekit.defenses.scoreboard import AttackBudget, format_table
 
 
 def test_smoothing_radius_bound_is_cohen_et_al_with_all_samples_agreeing():
@@ -22,9 +22,9 @@ def test_smoothing_radius_bound_is_cohen_et_al_with_all_samples_agreeing():
 
 
 def test_comparable_columns_leave_out_spsa_when_its_budget_differs():
-    assert L.comparable(L.FULL_BUDGET, L.FULL_BUDGET) == list(COLUMNS)
+    assert L.comparable(L.FULL_BUDGET, L.FULL_BUDGET) == list(L.FULL_BUDGET.columns())
     assert "SPSA" not in L.comparable(L.QUICK_BUDGET, L.FULL_BUDGET)
-    assert len(L.comparable(L.QUICK_BUDGET, L.FULL_BUDGET)) == len(COLUMNS) - 1
+    assert len(L.comparable(L.QUICK_BUDGET, L.FULL_BUDGET)) == len(L.FULL_BUDGET.columns()) - 1
 
 
 def test_the_lineup_names_every_row_once(cnn):
@@ -45,7 +45,7 @@ def test_stored_table_says_how_it_was_made(table):
     assert table["command"] == L.command(table["n_digits"]) and table["n_digits"] >= 100 and table["eps"] == L.EPS
     assert isinstance(table["budget"], AttackBudget) and table["budget"] == L.FULL_BUDGET
     assert table["sizes"] == vars(L.FULL_SIZES)
-    assert table["columns"] == list(COLUMNS) and table["versions"]["torch"]
+    assert table["columns"] == list(table["budget"].columns()) and table["versions"]["torch"]
     assert len(table["rows"]) == 17
 
 
@@ -72,7 +72,7 @@ def test_stored_rows_format_and_keep_their_verdicts(table):
               if (n not in L.ADVERSARIALLY_TRAINED or n == "FGSM adversarial training") and n not in flagged]
     assert min(trained) >= max(others) + 0.5
     for r in rows:
-        assert all(0 <= r[c] <= 1 for c in COLUMNS if not math.isnan(r[c])), r["name"]
+        assert all(0 <= r[c] <= 1 for c in table["budget"].columns() if not math.isnan(r[c])), r["name"]
 
 
 def test_parallel_parts_merge_into_one_table(tmp_path):

@@ -225,7 +225,7 @@ def score_all(defenses: list[Defense], x: torch.Tensor, y: torch.Tensor, budget:
 def comparable(budget_a: AttackBudget, budget_b: AttackBudget) -> list[str]:
     """The columns two budgets measure the same way (SPSA only when its budget matches)."""
     same_spsa = (budget_a.spsa_steps, budget_a.spsa_samples) == (budget_b.spsa_steps, budget_b.spsa_samples)
-    return [c for c in COLUMNS if c != "SPSA" or same_spsa]
+    return [c for c in budget_a.columns() if c in budget_b.columns() and (c != "SPSA" or same_spsa)]
 
 
 # --- the stored table ------------------------------------------------------------------------
@@ -253,11 +253,11 @@ def run_table(n: int = 500, budget: AttackBudget = FULL_BUDGET, sizes: Sizes = F
             rows.pop(SOURCE)
     results = {
         "command": command(n), "n_digits": n, "digits": f"the first {n} MNIST test digits", "eps": EPS,
-        "budget": asdict(budget), "sizes": asdict(sizes), "columns": list(COLUMNS),
+        "budget": asdict(budget), "sizes": asdict(sizes), "columns": list(budget.columns()),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": 1},
         "wall_seconds": round(time.perf_counter() - start, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
-        "rows": {name: {"columns": {c: (None if math.isnan(r[c]) else round(r[c], 5)) for c in COLUMNS},
+        "rows": {name: {"columns": {c: (None if math.isnan(r[c]) else round(r[c], 5)) for c in budget.columns()},
                         "train_seconds": r["train_seconds"], "trained": r["trained"],
                         "eval_seconds": round(r["eval_seconds"], 1),
                         "spsa_queries_per_digit": round(r["spsa_queries_per_digit"], 1),
