@@ -285,3 +285,18 @@ def test_frames_over_the_limit_are_refused():
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_the_sandbox_mounts_its_scratch_tmp_before_what_it_shows(monkeypatch):
+    """A course or a Python under /tmp (a clone in /tmp/...) stays visible in the sandbox: the
+    student's tmpfs on /tmp comes first and the read-only binds go on top of it. (With the
+    tmpfs last, it hid the virtualenv and no sandboxed kernel could start.)"""
+    from pathlib import Path
+    monkeypatch.setattr(sandbox, "visible_paths", lambda course_dir=None: [Path("/tmp")])
+    iso = sandbox.Isolation(mode="bwrap-root", bwrap="/usr/bin/bwrap", size_option=True)
+    args = sandbox.wrap(iso, ["python", "-c", "pass"])
+    tmpfs = args.index("--tmpfs")
+    assert args[tmpfs + 1] == "/tmp"
+    binds = [i for i, a in enumerate(args) if a == "--ro-bind" and args[i + 1].startswith("/tmp")]
+    assert binds and all(i > tmpfs for i in binds), args
+    assert args[tmpfs - 2:tmpfs] == ["--size", str(512 * 2**20)]

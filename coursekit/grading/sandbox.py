@@ -79,7 +79,7 @@ class _Tree:
     def __init__(self):
         self.args: list[str] = []
         self.bound: list[Path] = []   # real paths shown (their contents come along)
-        self.made: set[str] = {"/"}   # folders and links created
+        self.made: set[str] = {"/", "/tmp"}   # folders and links created (/tmp: a tmpfs, mounted first)
 
     def _covered(self, path: Path) -> bool:
         return any(path == b or b in path.parents for b in self.bound)
@@ -177,15 +177,18 @@ def wrap(iso: Isolation, command: list[str], slot: int = 0, course_dir: Path | N
              "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if iso.mode in ("bwrap", "bwrap-userns"):
         args += ["--unshare-user"] + (["--disable-userns"] if iso.disable_userns else [])
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777"]
+    if iso.size_option:
+        args += ["--size", str(512 * 2**20)]
+    # the student's scratch space first, so that Python or the course may live under /tmp too
+    # (a clone in /tmp/...): their read-only binds then go on top of it, not under it
+    args += ["--tmpfs", "/tmp", "--chdir", "/tmp"]
     tree = _Tree()
     for top in ("/usr", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin"):
         tree.system(top)
     for path in visible_paths(course_dir):
         tree.expose(path)
-    args += tree.args + ["--proc", "/proc", "--dev", "/dev", "--perms", "1777"]
-    if iso.size_option:
-        args += ["--size", str(512 * 2**20)]
-    args += ["--tmpfs", "/tmp", "--chdir", "/tmp"]
+    args += tree.args
     if iso.mode == "bwrap-root":  # root inside the namespaces: drop to the job's own uid, no capabilities
         args += ["--"] + setpriv
     return args + ["--", *command]
