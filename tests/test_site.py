@@ -174,7 +174,7 @@ def test_executed_copies_are_reused_only_while_their_inputs_are_unchanged(tmp_pa
     def fake_execute(path, quick, out_dir, timeout):
         calls.append(path.name)
         nbformat.write(nbformat.read(path, as_version=4), out_dir / path.name)
-        return 0.1, None
+        return 0.1, 0.1, None
 
     monkeypatch.setattr(run_notebooks, "execute", fake_execute)
     monkeypatch.setenv("MPLBACKEND", "Agg")          # execute_all sets the inline backend; undone after

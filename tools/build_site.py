@@ -76,7 +76,7 @@ def execute_all(mode: str, out_dir: Path, timeout: int = 900) -> list[Path]:
                 done.append(target)
                 continue
         with tempfile.TemporaryDirectory() as tmp:
-            seconds, error = execute(path, quick=mode == "quick", out_dir=Path(tmp), timeout=timeout)
+            seconds, _, error = execute(path, quick=mode == "quick", out_dir=Path(tmp), timeout=timeout)
             print(f"{path.name:40s} {seconds:7.1f} s  {error or 'ok'}", flush=True)
             if error:
                 failures.append(f"{path.name}: {error}")
