@@ -231,9 +231,6 @@ def train_gan(
         raise ValueError(f"real_label must be in (0, 1], got {real_label}")
     if not 0.0 <= ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-    if real_label != 1.0 and loss.d_loss is not minimax_d_loss:
-        raise ValueError(f"one-sided label smoothing applies to the minimax-family D loss, "
-                         f"not to {loss.name!r}")
 
     device = next(G.parameters()).device
     g = torch.Generator().manual_seed(seed)
