@@ -237,17 +237,8 @@ def test_student_version_has_no_solution_or_hidden_test(course, name):
     assert grading.leaked_lines(source, source) != []
 
 
-# Exercises whose checks watch how the student's code ran (forward hooks that record each pass,
-# a callback that records the order of the steps) see nothing when graded: the student's
-# function runs in the sandbox on a copy of the model and the hooks' records stay there.
-OBSERVED_CALLS = ("the check records calls made in the student's sandbox and the records are not brought "
-                  "back to the grader: a correct answer scores 0 on this exercise")
-SOLUTION_PARAMS = [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=f"{n}: {OBSERVED_CALLS}"))
-                   if n in ("02_defenses", "04_gan_game") else n for n in REAL]
-
-
 @pytest.mark.slow  # runs every notebook with exercises twice (minutes in all)
-@pytest.mark.parametrize("name", SOLUTION_PARAMS)
+@pytest.mark.parametrize("name", REAL)  # 02 and 04 check hooks' and callbacks' records
 def test_solution_scores_full_marks(course, name):
     _released(course, name)
     row = _row(course, "solution", name)

@@ -104,7 +104,10 @@ def test_a_training_step_comes_back_whole(student):
                     "def step(model, opt, x, y):\n    model.train()\n    loss = F.cross_entropy(model(x), y)\n"
                     "    opt.zero_grad(); loss.backward(); opt.step()\n    model.eval()\n    return loss.item()")
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 3)).eval()
+    # no bias before the batch norm: its gradient is zero up to rounding, and Adam would scale
+    # that rounding (which differs between processes and thread counts) up to a full step
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8, bias=False), torch.nn.BatchNorm1d(8),
+                                torch.nn.Linear(8, 3)).eval()
     reference = __import__("copy").deepcopy(model)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
     ref_opt = torch.optim.Adam(reference.parameters(), lr=0.1)
@@ -168,6 +171,36 @@ def test_lambdas_and_local_classes_travel_by_value(student):
 
     assert fn(student, "apply")(lambda v: v + 1, 1) == 2
     assert torch.equal(fn(student, "apply")(Doubler(), torch.ones(2)), 2 * torch.ones(2))
+
+
+def test_records_of_how_the_code_ran_come_back(student):
+    # a check watches the student's code through a forward hook on the model it passes, or a
+    # callback that appends to a list: the records are made in the student's process, and the
+    # grader must see them as it would in one process
+    from coursekit.checks import forward_calls
+    define(student, "def two_modes(model, x, on_step=None):\n    model.eval()\n    model(x[:1])\n"
+                    "    model.train()\n    out = model(x)\n    if on_step is not None:\n"
+                    "        on_step('step', len(x))\n    return out.sum().item()")
+    model, x = torch.nn.Linear(3, 2), torch.randn(4, 3)
+    steps = []
+    with forward_calls(model) as calls:
+        fn(student, "two_modes")(model, x, on_step=lambda *a: steps.append(a))
+    assert [(c["training"], c["batch"]) for c in calls] == [(False, 1), (True, 4)]
+    assert torch.equal(calls[1]["input"], x) and torch.allclose(calls[1]["output"], model(x))
+    assert steps == [("step", 4)]
+    assert not model._forward_hooks, "the hook is removed as usual"
+
+    class Recorder:                       # a callable object of the test's own, and a bound method
+        def __init__(self):
+            self.seen = []
+
+        def __call__(self, *a):
+            self.seen.append(a)
+
+    rec, other = Recorder(), Recorder()
+    fn(student, "two_modes")(model, x, on_step=rec)
+    fn(student, "two_modes")(model, x, on_step=other.__call__)
+    assert rec.seen == [("step", 4)] and other.seen == [("step", 4)]
 
 
 def test_objects_of_the_student_stay_there_as_handles(student):

@@ -9,7 +9,8 @@ hidden tests) in its own process. Each name that a solution cell defines is boun
 * what the call did to its arguments (tensor values and gradients, ``requires_grad`` flags,
   modules' train/eval modes, optimiser and random-generator states, list and dict contents),
   which the grader applies to its own objects, so a test can check that inputs were left
-  alone or that a training step changed the weights;
+  alone or that a training step changed the weights; the same for what the test's hooks and
+  callbacks recorded while the student's code ran (see :func:`_tracked`);
 * when the result carries a gradient, a link that lets the grader's autograd differentiate
   through the call (:class:`_Bridge`: the backward pass also runs in the student's process).
 
@@ -20,12 +21,14 @@ and helpers, which nothing in the student's process can reach.
 from __future__ import annotations
 
 import builtins
+import functools
 import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import types
 
 import cloudpickle
 import numpy as np
@@ -296,8 +299,18 @@ def _tensor_table(tensors: list, tensor_index) -> tuple[list[dict], list[bytes]]
     return meta, data
 
 
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
 def _tracked(roots: list) -> list:
-    """The mutable objects among the arguments whose changes come back (not tensors: see above)."""
+    """The mutable objects among the arguments whose changes come back (not tensors: see above).
+
+    Besides the arguments themselves, what the grader's own callables hand over with them: the
+    contents of a function's closure (and, for a function of the test cell, the globals it
+    names), a bound method's object, a partial's arguments, and the hooks registered on a
+    module. A check that records how the student's code ran (a forward hook, a callback that
+    appends to a list) then sees its records, as it would in one process.
+    """
     seen, found = set(), []
 
     def walk(obj, depth):
@@ -311,11 +324,36 @@ def _tracked(roots: list) -> list:
         elif isinstance(obj, (tuple, set, frozenset)):
             for item in obj:
                 walk(item, depth + 1)
-        elif isinstance(obj, (torch.nn.Module, torch.optim.Optimizer, torch.Generator)):
+        elif isinstance(obj, torch.nn.Module):
             found.append(obj)
-        elif hasattr(obj, "__dict__") and not isinstance(obj, type) and not callable(obj) \
+            for m in obj.modules():
+                for hooks in (getattr(m, name, None) for name in _HOOKS):
+                    for hook in (hooks or {}).values():
+                        walk(hook, depth + 1)
+        elif isinstance(obj, (torch.optim.Optimizer, torch.Generator)):
+            found.append(obj)
+        elif isinstance(obj, types.FunctionType):
+            for cell in obj.__closure__ or ():
+                try:
+                    walk(cell.cell_contents, depth + 1)
+                except ValueError:  # an empty cell
+                    pass
+            if obj.__module__ in ("__main__", None):  # shipped by value: its globals travel too
+                for name in obj.__code__.co_names:
+                    if name in obj.__globals__:
+                        walk(obj.__globals__[name], depth + 1)
+        elif isinstance(obj, types.MethodType):
+            walk(obj.__self__, depth + 1)
+            walk(obj.__func__, depth + 1)
+        elif isinstance(obj, functools.partial):
+            walk(obj.func, depth + 1)
+            walk(obj.args, depth + 1)
+            walk(obj.keywords, depth + 1)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)) \
                 and type(obj).__module__ not in ("builtins",) and not type(obj).__module__.startswith("torch"):
-            found.append(obj)
+            found.append(obj)  # an object of the test's own class (a callable one too)
+            for value in vars(obj).values():
+                walk(value, depth + 1)
 
     for item in roots:
         walk(item, 0)
