@@ -50,6 +50,8 @@ def _bubblewrap_problem() -> str | None:
     return "bubblewrap cannot create namespaces on this machine (a container without the privilege?)"
 
 
+if _bubblewrap_problem() and os.environ.get("COURSEKIT_REQUIRE_SANDBOX"):  # CI: the sandbox must be there
+    raise RuntimeError(f"COURSEKIT_REQUIRE_SANDBOX is set but there is no sandbox: {_bubblewrap_problem()}")
 if _bubblewrap_problem():
     pytest.skip(f"no sandbox on this machine: {_bubblewrap_problem()}", allow_module_level=True)
 ISOLATION = sandbox.isolation()  # where bubblewrap works, the grader's sandbox must work too
