@@ -1,12 +1,12 @@
 """Notebook 02's defenses, built one way for the notebook and for the stored table.
 
 Notebook 02 builds each defense in its own section and scores it on a few test digits, live.
-The full table (every defense × every attack of :mod:`coursekit.defenses.scoreboard`, on the
-first 500 test digits) takes longer than a lab session; it is built by the same functions and
+The full table (every defense × every attack of :mod:`coursekit.defenses.scoreboard`, AutoAttack's
+APGD-CE, APGD-T and Square included, on the first 500 test digits) takes longer than a lab session; it is built by the same functions and
 stored, with its command, budget, library versions and times, in
 ``data/results/defense_table.json``:
 
-    python -m coursekit.defenses.lineup           # the full table (about 15 min of CPU; --n 100: 3)
+    python -m coursekit.defenses.lineup           # the full table (about 30 min of CPU; --n 100: 6)
     python -m coursekit.defenses.lineup --quick   # 20 digits and a small budget, printed only
 
 Rows can be scored in parallel processes (``--sections ... --rows ... --out part1.json`` each;
@@ -59,7 +59,8 @@ class Sizes:
 
 FULL_SIZES = Sizes()
 QUICK_SIZES = Sizes(detector=1_000, static=2_000, weight_decay=5_000)
-FULL_BUDGET = AttackBudget(eps=EPS)
+FULL_BUDGET = AttackBudget(eps=EPS)                     # the live rows of notebook 02
+STORED_BUDGET = AttackBudget(eps=EPS, autoattack=True)  # the stored table: AutoAttack's columns too
 QUICK_BUDGET = AttackBudget(eps=EPS, spsa_steps=10, spsa_samples=32)
 
 
@@ -230,7 +231,7 @@ def comparable(budget_a: AttackBudget, budget_b: AttackBudget) -> list[str]:
 
 # --- the stored table ------------------------------------------------------------------------
 
-def run_table(n: int = 500, budget: AttackBudget = FULL_BUDGET, sizes: Sizes = FULL_SIZES,
+def run_table(n: int = 500, budget: AttackBudget = STORED_BUDGET, sizes: Sizes = FULL_SIZES,
               out: Path | None = None, sections: tuple[str, ...] = SECTIONS,
               rows_only: tuple[str, ...] | None = None) -> dict:
     """Build every defense (or those of ``sections``, and of them only the rows named in
@@ -261,6 +262,8 @@ def run_table(n: int = 500, budget: AttackBudget = FULL_BUDGET, sizes: Sizes = F
                         "train_seconds": r["train_seconds"], "trained": r["trained"],
                         "eval_seconds": round(r["eval_seconds"], 1),
                         "spsa_queries_per_digit": round(r["spsa_queries_per_digit"], 1),
+                        **({"square_queries_per_digit": round(r["square_queries_per_digit"], 1),
+                            "black_box_alone": round(r["black box alone"], 5)} if budget.autoattack else {}),
                         "checks": r["checks"]}
                  for name, r in rows.items()},
     }
@@ -297,7 +300,7 @@ def load_table(path: Path | None = None) -> dict:
     """The stored table, its rows as the notebook's rows (a column's NaN stored as null)."""
     path = default_path() if path is None else Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild it with `{COMMAND}` (about 15 min of CPU)")
+        raise FileNotFoundError(f"{path} is missing; rebuild it with `{COMMAND}` (about 30 min of CPU)")
     table = json.loads(path.read_text())
     for row in table["rows"].values():
         row["columns"] = {c: (math.nan if v is None else v) for c, v in row["columns"].items()}
@@ -308,8 +311,11 @@ def load_table(path: Path | None = None) -> dict:
 def stored_row(table: dict, name: str) -> dict:
     """A stored row in the form :func:`coursekit.defenses.scoreboard.format_table` takes."""
     r = table["rows"][name]
-    return {**r["columns"], "name": name, "train_seconds": r["train_seconds"], "trained": r["trained"],
-            "checks": r["checks"]}
+    row = {**r["columns"], "name": name, "train_seconds": r["train_seconds"], "trained": r["trained"],
+           "checks": r["checks"]}
+    if "black_box_alone" in r:
+        row["black box alone"] = r["black_box_alone"]
+    return row
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -327,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.quick:
         run_table(20, QUICK_BUDGET, QUICK_SIZES, None)
     else:
-        results = run_table(args.n, FULL_BUDGET, FULL_SIZES, args.out or default_path(), tuple(args.sections),
+        results = run_table(args.n, STORED_BUDGET, FULL_SIZES, args.out or default_path(), tuple(args.sections),
                             tuple(args.rows) if args.rows else None)
         print(f"{len(results['rows'])} rows on {args.n} digits in {results['wall_seconds']:.0f} s "
               f"({results['cpu_seconds']:.0f} s of CPU)")
