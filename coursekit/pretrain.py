@@ -21,7 +21,7 @@ from .defenses.adversarial import ROBUST_RECIPES, pretrain_robust
 from .defenses.certified_training import CERTIFIED_RECIPES, pretrain_certified
 from .defenses.variants import VARIANTS, pretrain_variant
 from .models import build
-from .models.pretrained import register, register_extra
+from .models.pretrained import recipe_data, register, register_extra
 from .pretrain_translation import RECIPES as TRANSLATION_RECIPES
 from .train import accuracy, predict, random_shift, train_classifier
 
@@ -140,12 +140,7 @@ def pretrain_gan(name: str, out: Path | None = None, quick: bool = False, seed: 
 def pretrain_classifier(name: str, out: Path | None = None, quick: bool = False, seed: int = 0) -> dict:
     """Train classifier recipe ``name`` (:data:`RECIPES`) on MNIST; record its test accuracy."""
     arch, kwargs, train_kwargs = RECIPES[name]
-    seed_all(seed)
-    x, y = mnist("train").tensors()
-    x_test, y_test = mnist("test").tensors()
-    if quick:
-        x, y, x_test, y_test = x[:512], y[:512], x_test[:256], y_test[:256]
-        train_kwargs = {**train_kwargs, "epochs": 1}
+    x, y, x_test, y_test, train_kwargs = recipe_data(train_kwargs, quick, seed)
     model = build(arch, **kwargs)
     start = time.perf_counter()
     history = train_classifier(model, x, y, seed=seed, **train_kwargs)

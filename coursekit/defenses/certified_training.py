@@ -107,20 +107,13 @@ def pretrain_certified(name: str, out=None, quick: bool = False, seed: int = 0) 
     import time
 
     from ..attacks import pgd
-    from ..config import seed_all
-    from ..data import mnist
     from ..models import build
-    from ..models.pretrained import register
+    from ..models.pretrained import recipe_data, register
     from ..train import accuracy
     from .adversarial import accuracy_under_attack
 
     arch, kwargs, train_kwargs, eps = CERTIFIED_RECIPES[name]
-    seed_all(seed)
-    x, y = mnist("train").tensors()
-    x_test, y_test = mnist("test").tensors()
-    if quick:
-        x, y, x_test, y_test = x[:512], y[:512], x_test[:256], y_test[:256]
-        train_kwargs = {**train_kwargs, "epochs": 1}
+    x, y, x_test, y_test, train_kwargs = recipe_data(train_kwargs, quick, seed)
     model = build(arch, **kwargs)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
