@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validate import check_labels
+
 
 class Generator(nn.Module):
     """Base class for generators: ``latent_dim``, ``sample_z`` and ``sample``."""
@@ -217,6 +219,7 @@ class ConditionalDCGANGenerator(DCGANGenerator):
         self.latent_dim, self.num_classes = latent_dim, num_classes
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        check_labels(y, len(z), num_classes=self.num_classes)
         return super().forward(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1))
 
     @torch.no_grad()
@@ -252,5 +255,6 @@ class ConditionalDCGANDiscriminator(DCGANDiscriminator):
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        check_labels(y, len(x), num_classes=self.num_classes)
         phi = self.net[:-1](x)  # (N, 2·ndf·7·7)
         return self.net[-1](phi).squeeze(1) + (self.embed(y) * phi).sum(1)
