@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validate import check_labels
+from ..validate import check_labels, check_positive
 
 
 class Generator(nn.Module):
@@ -49,6 +49,9 @@ class MLPGenerator(Generator):
 
     def __init__(self, latent_dim: int = 2, out_dim: int = 2, hidden: int = 128, layers: int = 3):
         super().__init__()
+        for name, value in (("latent_dim", latent_dim), ("out_dim", out_dim), ("hidden", hidden),
+                            ("layers", layers)):
+            check_positive(name, value, integer=True)
         self.latent_dim = latent_dim
         dims = [latent_dim] + [hidden] * layers
         blocks = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
@@ -63,6 +66,8 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, in_dim: int = 2, hidden: int = 128, layers: int = 3):
         super().__init__()
+        for name, value in (("in_dim", in_dim), ("hidden", hidden), ("layers", layers)):
+            check_positive(name, value, integer=True)
         dims = [in_dim] + [hidden] * layers
         blocks = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))]
         self.net = nn.Sequential(*blocks, nn.Linear(hidden, 1))

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ..validate import check_generator, check_positive
+from ..validate import check_finite, check_generator, check_positive
 
 
 def _randn(shape, generator):
@@ -73,6 +73,8 @@ def mode_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float,
     (KL divergence of the histogram of high-quality samples over modes from uniform; 0 is a
     perfectly balanced generator, log(modes) a generator stuck on one mode).
     """
+    check_positive("std", std)
+    check_finite("std", std)
     if samples.ndim != 2 or samples.shape[1] != centres.shape[1]:
         raise ValueError(f"samples must have shape (N, {centres.shape[1]}), got {tuple(samples.shape)}")
     if len(samples) == 0:
