@@ -60,7 +60,7 @@ def make_world(n: int = N) -> SimpleNamespace:
         gen = G.MLPGenerator(latent_dim=2, out_dim=2, hidden=8)
         disc = G.MLPDiscriminator(in_dim=2, hidden=8)
     model[1].bias.requires_grad_(False)
-    disc.net[0].bias.requires_grad_(False) if hasattr(disc, "net") else None
+    disc.net[0].bias.requires_grad_(False)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, 1, 28, 28, generator=g)
     return SimpleNamespace(
@@ -69,7 +69,8 @@ def make_world(n: int = N) -> SimpleNamespace:
         points=torch.randn(n, 2, generator=g), z=torch.randn(n, 2, generator=g),
         feats_a=torch.randn(12, 3, generator=g), feats_b=torch.randn(12, 3, generator=g) + 0.5,
         probs=torch.softmax(torch.randn(12, 10, generator=g), 1),
-        reals=torch.rand(6, 1, 28, 28, generator=g), split="test", arch="mnist-mlp", eps=0.1, steps=2, batch_size=2, n=n, generator=torch.Generator().manual_seed(1))
+        reals=torch.rand(6, 1, 28, 28, generator=g), split="test", arch="mnist-mlp",
+        eps=0.1, steps=2, batch_size=2, n=n, generator=torch.Generator().manual_seed(1))
 
 
 def budget():
@@ -166,7 +167,8 @@ TABLE: dict[str, dict[str, Entry]] = {"attacks": {
                                                          batch_size=w.batch_size,
                                                          generator=w.generator),
                            ("x", "steps", "batch_size", "generator")),
-    "apply_patch": E(lambda w: A.apply_patch(w.x, torch.ones(1, 4, 4), torch.zeros(w.n, dtype=torch.long),
+    "apply_patch": E(lambda w: A.apply_patch(w.x, torch.ones(1, 4, 4),
+                                             torch.zeros(w.n, dtype=torch.long),
                                              torch.full((w.n,), 2)), ("x:3d",), per_example=True),
     "apply_perturbation": E(lambda w: A.apply_perturbation(w.x, torch.full((1, 28, 28), 0.1)),
                             ("x",), per_example=True),
