@@ -13,6 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .validate import (check_class_labels, check_finite, check_labels, check_nonempty,
+                       check_positive)
+
 
 def batches(n: int, batch_size: int, shuffle: bool = False,
             generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
@@ -24,10 +27,12 @@ def batches(n: int, batch_size: int, shuffle: bool = False,
 
 
 def _check_xy(x: torch.Tensor, y: torch.Tensor) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"x must be a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"y must hold one label per image ({len(x)}), got shape {tuple(y.shape)}")
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a batch of images (N, C, H, W), got shape "
+                         f"{tuple(getattr(x, 'shape', ()))}")
+    check_nonempty(x)
+    check_finite("x", x)
+    check_labels(y, len(x))
 
 
 @torch.no_grad()
@@ -46,6 +51,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Share of ``x`` that ``model`` labels as ``y`` (a float in [0, 1])."""
     _check_xy(x, y)
     logits = predict(model, x, batch_size)
+    check_class_labels(y, logits.shape[1])
     return (logits.argmax(1).cpu() == y.cpu()).float().mean().item()
 
 
@@ -66,6 +72,7 @@ def train_classifier(
                       tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> list[dict]:
     """Train ``model`` with Adam and a one-cycle learning rate; return per-epoch history.
+    The model is updated in place and left in eval mode, ready to evaluate.
 
     With ``checkpoint`` set, the model, optimiser, schedule and random state are saved after
     every epoch, and a run started with an existing checkpoint resumes where it stopped.
@@ -76,8 +83,9 @@ def train_classifier(
     is the share of training done before this batch, for schedules such as an ε ramp.
     """
     _check_xy(x, y)
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    check_positive("epochs", epochs, integer=True)
+    check_positive("batch_size", batch_size, integer=True)
+    check_positive("lr", lr)
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
     steps_per_epoch = -(-len(x) // batch_size)
@@ -105,6 +113,7 @@ def train_classifier(
                 xb = augment(xb, g)
             if loss_fn is None:
                 logits = model(xb)
+                check_class_labels(yb, logits.shape[1])
                 loss = F.cross_entropy(logits, yb)
             else:
                 t = (epoch * steps_per_epoch + i) / (epochs * steps_per_epoch)

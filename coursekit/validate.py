@@ -45,6 +45,14 @@ def check_labels(y: torch.Tensor, n: int, name: str = "y", num_classes: int | No
         check_class_labels(y, num_classes, name)
 
 
+def check_nonempty(x: torch.Tensor, name: str = "x") -> None:
+    """The empty-batch policy: a function that returns one result per example gives an empty
+    result for an empty batch; one that averages, trains or learns from the batch (a rate, an
+    accuracy, a training loop, a universal patch) calls this and refuses it."""
+    if not len(x):
+        raise ValueError(f"{name} must hold at least one example, got an empty batch")
+
+
 def check_model_input(model, x: torch.Tensor) -> None:
     """The model's parameters must live on x's device and have x's dtype (when it has any)."""
     param = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
@@ -65,6 +73,16 @@ def check_positive(name: str, value, integer: bool = False, allow_zero: bool = F
     if not ok_type or not (value >= 0 if allow_zero else value > 0):
         kind = "an int" if integer else "a number"
         raise ValueError(f"{name} must be {kind} {'>=' if allow_zero else '>'} 0, got {value!r}")
+
+
+def check_generator(generator, name: str = "generator") -> None:
+    """A source of randomness must be a ``torch.Generator`` or None (torch's global one).
+
+    A seed passed as an int is refused rather than read as "no generator": make one with
+    ``torch.Generator().manual_seed(seed)``."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__} "
+                        f"{generator!r}; for a seed s pass torch.Generator().manual_seed(s)")
 
 
 def check_class_labels(y: torch.Tensor, num_classes: int, name: str = "y") -> None:

@@ -4,6 +4,7 @@ arrives in train mode; output images in [0, 1] with x's shape and dtype."""
 import pytest
 import torch
 
+from contract_helpers import snapshot_model
 from coursekit import attacks as A
 from coursekit.data import mnist
 from coursekit.models import load_pretrained
@@ -41,20 +42,14 @@ def data():
     return x, y
 
 
-def _snapshot(model):
-    return ({k: v.clone() for k, v in model.state_dict().items()},
-            [m.training for m in model.modules()],
-            [p.grad for p in model.parameters()])
-
-
 @pytest.mark.parametrize("name", ATTACKS)
 def test_attack_leaves_model_and_input_alone_even_in_train_mode(name, data):
     model = load_pretrained("mnist-cnn").train()   # batch norm and dropout live
     x, y = data
-    x_before, (state, modes, grads) = x.clone(), _snapshot(model)
+    x_before, (state, modes, grads) = x.clone(), snapshot_model(model)
     x_adv = ATTACKS[name](model, x, y, 0.1)
     assert torch.equal(x, x_before), "x was modified"
-    new_state, new_modes, new_grads = _snapshot(model)
+    new_state, new_modes, new_grads = snapshot_model(model)
     assert new_modes == modes and all(m for m in new_modes), "train/eval mode changed"
     for k in state:
         assert torch.equal(state[k], new_state[k]), f"{k} changed"

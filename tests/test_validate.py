@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from contract_helpers import global_states, same_states
 from coursekit.attacks import fgsm, pgd
 from coursekit.attacks.blackbox import fd_gradient
 from coursekit.attacks.patch import apply_patch
@@ -13,7 +14,8 @@ from coursekit.defenses import certified_accuracy, certify, interval_bounds, mar
 from coursekit.gan.losses import clip_weights
 from coursekit.metrics.frechet import frechet_distance
 from coursekit.metrics.human import error_rate_ci
-from coursekit.validate import as_bools, check_class_labels, check_finite, check_labels
+from coursekit.validate import (as_bools, check_class_labels, check_finite, check_generator,
+                                check_labels, check_nonempty)
 
 
 @pytest.fixture
@@ -117,6 +119,13 @@ def test_the_checks_name_the_argument():
         check_finite("lr", float("nan"))
     check_finite("lr", 1e-3)
     assert as_bools("b", [0, 1]).tolist() == [False, True]
+    with pytest.raises(TypeError, match="g must be a torch.Generator or None, got int 0"):
+        check_generator(0, "g")          # a seed is not "no generator"
+    check_generator(None)
+    check_generator(torch.Generator())
+    with pytest.raises(ValueError, match="x_fake must hold at least one example"):
+        check_nonempty(torch.zeros(0, 1, 2, 2), "x_fake")
+    check_nonempty(torch.zeros(1, 1, 2, 2))
 
 
 def test_a_caller_writing_into_mnist_changes_no_later_caller():
@@ -143,15 +152,6 @@ def test_changing_the_returned_feature_network_changes_no_metric():
     assert any(p.abs().sum() > 0 for p in feature_network("mnist").parameters())
 
 
-def _global_states():
-    import random
-    return random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
-
-
-def _same_states(a, b):
-    return a[0] == b[0] and (a[1] == b[1]).all() and torch.equal(a[2], b[2])
-
-
 @pytest.mark.parametrize("run", [
     "resolution_experiment",
     pytest.param("comparison_models", marks=pytest.mark.xfail(strict=True, reason=(
@@ -163,7 +163,7 @@ def test_library_functions_that_seed_leave_the_callers_rng_alone(run):
     from coursekit import linearity
     from coursekit.defenses import train_defended
     torch.manual_seed(1234)
-    before = _global_states()
+    before = global_states()
     if run == "resolution_experiment":
         linearity.resolution_experiment(sizes=(7,), n_train=200, n_test=50, epochs=1)
     elif run == "comparison_models":
@@ -171,7 +171,7 @@ def test_library_functions_that_seed_leave_the_callers_rng_alone(run):
         linearity.comparison_models(min_models=shipped + 1, n_train=200)
     else:
         train_defended("fgsm", n_train=200, n_val=50, epochs=1, progress=False)
-    assert _same_states(before, _global_states()), f"{run} changed the global random state"
+    assert same_states(before, global_states()), f"{run} changed the global random state"
 
 
 def test_seeded_runs_are_still_reproducible():

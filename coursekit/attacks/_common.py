@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validate import (LABEL_DTYPES, check_class_labels, check_images, check_labels,  # noqa: F401
-                        check_model_input, check_positive)
+from ..validate import (LABEL_DTYPES, check_class_labels, check_generator,  # noqa: F401
+                        check_images, check_labels, check_model_input, check_nonempty,
+                        check_positive)
 
 
 def check_attack_args(x: torch.Tensor, y: torch.Tensor, eps: float | None = None,
@@ -61,7 +62,7 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.
     Untargeted: Z_y − max_{j≠y} Z_j; targeted: max_{j≠t} Z_j − Z_t, with Z the logits
     (Carlini & Wagner's f₆, also the loss Uesato et al. use for SPSA).
     """
-    check_class_labels(y, logits.shape[1])
+    check_labels(y, len(logits), num_classes=logits.shape[1])
     own = logits.gather(1, y[:, None]).squeeze(1)
     other = logits.scatter(1, y[:, None], float("-inf")).max(1).values
     return other - own if targeted else own - other
@@ -91,9 +92,16 @@ def as_images_shape(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def predict_logits(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Logits of ``model`` on ``x``, ``batch_size`` images at a time (in the model's current
+    mode; no gradients); (0, 0) for an empty batch."""
+    return torch.cat([model(xb) for xb in x.split(batch_size)]) if len(x) else \
+        torch.zeros(0, 0, device=x.device)
+
+
 def predict_labels(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Arg-max labels of ``model`` on ``x`` (in the model's current mode; no gradients)."""
-    return torch.cat([model(xb).argmax(1) for xb in x.split(batch_size)]) if len(x) else \
+    return predict_logits(model, x, batch_size).argmax(1) if len(x) else \
         torch.zeros(0, dtype=torch.long, device=x.device)
 
 

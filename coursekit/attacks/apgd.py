@@ -44,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import check_attack_args, check_positive, eval_mode, is_fooled
+from ._common import (check_attack_args, check_class_labels, check_labels, check_positive,
+                      eval_mode, is_fooled)
 
 LOSSES = ("ce", "dlr")
 
@@ -58,6 +59,9 @@ def dlr_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None 
     it is > 0 exactly when the attack succeeds (untargeted: another class beats y; targeted:
     t beats y). Needs at least 3 classes (4 with a target).
     """
+    check_labels(y, len(logits), num_classes=logits.shape[1])
+    if target is not None:
+        check_labels(target, len(logits), "target", num_classes=logits.shape[1])
     z_sorted = logits.sort(dim=1, descending=True).values                    # (N, K)
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     eps = 1e-12                       # as in the authors' code: no division by zero on ties
@@ -226,6 +230,7 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
     def loss_fn(logits, rows):
         if loss == "dlr":
             return dlr_loss(logits, y[rows])
+        check_class_labels(y[rows], logits.shape[1])
         return sign * F.cross_entropy(logits, y[rows], reduction="none")
 
     def fooled_fn(logits, rows):
@@ -241,7 +246,9 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
 @torch.no_grad()
 def ranked_targets(model, x: torch.Tensor, y: torch.Tensor, targets: int) -> torch.Tensor:
     """(N, targets): per example the classes other than y, highest logit first (APGD-T's order)."""
-    logits = model(x).scatter(1, y[:, None], float("-inf"))
+    logits = model(x)
+    check_class_labels(y, logits.shape[1])
+    logits = logits.scatter(1, y[:, None], float("-inf"))
     return logits.argsort(1, descending=True)[:, :targets]
 
 

@@ -29,7 +29,7 @@ from typing import Callable
 import torch
 
 from ..validate import check_finite
-from ._common import check_attack_args, check_positive, eval_mode, margin_loss
+from ._common import check_attack_args, check_generator, check_positive, eval_mode, margin_loss
 
 
 class QueryBudgetExceeded(RuntimeError):
@@ -76,7 +76,7 @@ def fd_gradient(model, x: torch.Tensor, y: torch.Tensor, h: float = 1e-3,
     check_attack_args(x, y)
     check_positive("h", h)
     check_finite("h", h)
-    n, d = len(x), x[0].numel()
+    n, d = len(x), x.shape[1:].numel()
     coords = torch.arange(d, device=x.device) if coords is None else coords.to(x.device)
     k = len(coords)
     eye = torch.zeros(k, d, dtype=x.dtype, device=x.device)
@@ -94,6 +94,10 @@ def spsa_gradient(model, x: torch.Tensor, y: torch.Tensor, delta: float = 0.01,
                   samples: int = 64, targeted: bool = False,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """SPSA estimate of ∇_x margin_loss with ``samples`` Rademacher directions; 2·samples queries each."""
+    check_attack_args(x, y)
+    check_positive("delta", delta)
+    check_positive("samples", samples, integer=True)
+    check_generator(generator)
     n = len(x)
     v = torch.randint(0, 2, (n, samples, *x.shape[1:]), generator=generator,
                       device="cpu").to(device=x.device, dtype=x.dtype) * 2 - 1   # (n, s, C, H, W)
@@ -107,6 +111,10 @@ def spsa_gradient(model, x: torch.Tensor, y: torch.Tensor, delta: float = 0.01,
 def default_step(eps: float, max_queries: int, cost: int) -> float:
     """α = 2.5·ε / steps, where steps = (max_queries − 1) // (cost + 1) is how many signed steps
     of ``cost`` queries (plus one to check) the budget allows (Madry et al. 2018's step rule)."""
+    check_positive("eps", eps, allow_zero=True)
+    check_finite("eps", eps)
+    check_positive("max_queries", max_queries, integer=True)
+    check_positive("cost", cost, integer=True)
     steps = max(1, (max_queries - 1) // (cost + 1))
     return 2.5 * eps / steps
 
@@ -138,8 +146,9 @@ def _estimated_gradient_pgd(model, x, y, eps, alpha, max_queries, cost, estimate
         active[idx] = ~fooled
 
 
-def _check_black_box_args(model, x, y, eps, alpha, max_queries):
+def _check_black_box_args(model, x, y, eps, alpha, max_queries, generator):
     check_attack_args(x, y, eps, model)
+    check_generator(generator)
     if alpha is not None:
         check_positive("alpha", alpha)
     check_positive("max_queries", max_queries, integer=True)
@@ -155,9 +164,9 @@ def finite_difference_attack(model, x: torch.Tensor, y: torch.Tensor, eps: float
     drawn per step from ``generator``; plus one query to check the result. ``alpha`` defaults
     to :func:`default_step` for this budget.
     """
-    _check_black_box_args(model, x, y, eps, alpha, max_queries)
+    _check_black_box_args(model, x, y, eps, alpha, max_queries, generator)
     check_positive("h", h)
-    d = x[0].numel()
+    d = x.shape[1:].numel()
     if coords is not None:
         check_positive("coords", coords, integer=True)
         coords = min(coords, d)
@@ -184,7 +193,7 @@ def spsa(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float | Non
     (in batches) and Adam; the signed step here keeps SPSA and the finite-difference attack
     the same apart from the estimator.
     """
-    _check_black_box_args(model, x, y, eps, alpha, max_queries)
+    _check_black_box_args(model, x, y, eps, alpha, max_queries, generator)
     check_positive("delta", delta)
     check_positive("samples", samples, integer=True)
     alpha = default_step(eps, max_queries, 2 * samples) if alpha is None else alpha

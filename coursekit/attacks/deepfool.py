@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from ._common import (as_images_shape, check_attack_args, check_images, check_positive,
+from ._common import (as_images_shape, check_attack_args, check_class_labels, check_images,
+                      check_positive,
                       eval_mode, per_example_norm)
 
 
@@ -60,6 +61,7 @@ def deepfool(model, x: torch.Tensor, y: torch.Tensor, overshoot: float = 0.02,
     x_adv = x.clone()
     with eval_mode(model), torch.no_grad():
         logits0 = model(x)
+    check_class_labels(y, logits0.shape[1])
     k = min(num_classes, logits0.shape[1])
     # candidates: y first, then the k − 1 other classes with the highest logits at x, (N, k)
     others = logits0.scatter(1, y[:, None], float("-inf")).topk(k - 1, dim=1).indices

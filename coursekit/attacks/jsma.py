@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import check_attack_args, eval_mode
+from ._common import check_attack_args, check_class_labels, eval_mode
 
 
 def _saliency_pairs(a: torch.Tensor, b: torch.Tensor, domain: torch.Tensor):
@@ -66,6 +66,7 @@ def _jsma_chunk(model, x, y, theta, gamma, targeted):
     for it in range(max_iter + 1):      # the last pass only checks the final labels
         xg = x_adv.detach().view_as(x).requires_grad_(True)
         logits = model(xg)
+        check_class_labels(y, logits.shape[1])
         pred = logits.argmax(1)
         active = (pred != y) if targeted else (pred == y)
         active &= domain.sum(1) >= 2

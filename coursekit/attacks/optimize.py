@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import check_attack_args, check_images, check_positive, eval_mode
+from ._common import (check_attack_args, check_class_labels, check_images, check_nonempty,
+                      check_positive, eval_mode)
 
 
 @torch.enable_grad()  # works inside a caller's torch.no_grad() block too
@@ -38,6 +39,7 @@ def optimize_input(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.0,
     softmax probability of class y).
     """
     check_attack_args(x, y, model=model)
+    check_nonempty(x)                  # the history averages over the batch
     check_positive("lam", lam, allow_zero=True)
     check_positive("steps", steps, integer=True)
     check_positive("lr", lr)
@@ -53,6 +55,7 @@ def optimize_input(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.0,
     with eval_mode(model):
         for _ in range(steps):
             logits = model(x_adv)
+            check_class_labels(y, logits.shape[1])
             ce = F.cross_entropy(logits, y.long(), reduction="none")          # (N,)
             dist2 = (x_adv - x0).flatten(1).pow(2).sum(1)                    # (N,)
             loss = (sign * ce + lam * dist2).sum()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import check_images, check_model_input, check_positive, eval_mode, predict_labels
+from ._common import (check_attack_args, check_class_labels, check_generator, check_images,
+                      check_model_input, check_nonempty, check_positive, eval_mode, predict_labels, predict_logits)
 
 
 def apply_patch(x: torch.Tensor, patch: torch.Tensor, rows: torch.Tensor,
@@ -65,7 +66,9 @@ def adversarial_patch(model, x: torch.Tensor, target: int, size: int = 8, steps:
     in [0, 1], initialised uniformly at random from ``generator``.
     """
     check_images(x)
+    check_nonempty(x)
     check_model_input(model, x)
+    check_generator(generator)
     n, c, h, w = x.shape
     if not (isinstance(target, int) and target >= 0):
         raise ValueError(f"target must be a class index (an int >= 0), got {target!r}")
@@ -97,13 +100,22 @@ def patch_success_rate(model, x: torch.Tensor, y: torch.Tensor, patch: torch.Ten
                        generator: torch.Generator | None = None) -> float:
     """Targeted success rate: share of (image, random placement) pairs classified as ``target``,
     over the images whose true label ``y`` is not the target."""
-    check_images(x)
+    check_attack_args(x, y, model=model)
+    check_nonempty(x)
+    check_positive("placements", placements, integer=True)
+    check_generator(generator)
     keep = y != target
+    if not keep.any():
+        raise ValueError(f"y must hold some label other than target {target}: the success rate "
+                         f"counts only images that are not already of the target class")
     x = x[keep]
     hits = []
     with eval_mode(model):
         for _ in range(placements):
             rows, cols = random_corners(len(x), patch.shape[-1], tuple(x.shape[-2:]), generator,
                                         x.device)
-            hits.append((predict_labels(model, apply_patch(x, patch, rows, cols)) == target).float())
+            logits = predict_logits(model, apply_patch(x, patch, rows, cols))
+            check_class_labels(y, logits.shape[1])
+            check_class_labels(torch.tensor([target]), logits.shape[1], "target")
+            hits.append((logits.argmax(1) == target).float())
     return torch.cat(hits).mean().item()

@@ -21,8 +21,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ._common import (as_images_shape, check_attack_args, check_images, check_positive,
-                      eval_mode, is_fooled, predict_labels)
+from ._common import (as_images_shape, check_attack_args, check_class_labels, check_generator,
+                      check_images, check_labels, check_nonempty, check_positive, eval_mode, is_fooled,
+                      predict_logits)
 
 
 def rotate_translate(x: torch.Tensor, angle: torch.Tensor | float, dx: torch.Tensor | float,
@@ -76,6 +77,7 @@ def spatial_attack(model, x: torch.Tensor, y: torch.Tensor, max_angle: float = 3
         for angle, dx, dy in spatial_grid(max_angle, max_shift, n_angles, n_shifts).tolist():
             cand = rotate_translate(x, angle, dx, dy)
             logits = model(cand)
+            check_class_labels(y, logits.shape[1])
             loss = F.cross_entropy(logits, y, reduction="none")
             loss = -loss if targeted else loss
             # fooled first (a bonus larger than any loss gap), then the loss
@@ -130,6 +132,7 @@ def eot_pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, s
             xa = x_adv.requires_grad_(True)
             batch = xa.repeat(samples, 1, 1, 1)                                 # (S·N, C, H, W)
             logits = model(transform(batch, generator))
+            check_class_labels(y, logits.shape[1])
             loss = F.cross_entropy(logits, y.repeat(samples), reduction="sum") / samples
             (grad,) = torch.autograd.grad(-loss if targeted else loss, xa)
             x_adv = x_adv.detach() + alpha * grad.sign()
@@ -147,9 +150,15 @@ def survival_rate(model, x_adv: torch.Tensor, y: torch.Tensor, samples: int = 20
                   generator: torch.Generator | None = None) -> float:
     """Share of (image, random transformation) pairs on which the attack still succeeds."""
     check_images(x_adv, "x_adv")
+    check_nonempty(x_adv, "x_adv")
+    check_labels(y, len(x_adv))
+    check_positive("samples", samples, integer=True)
+    check_generator(generator)
     hits = []
     with eval_mode(model):
         for _ in range(samples):
             t = random_rotate_translate(x_adv, max_angle, max_shift, generator)
-            hits.append(is_fooled(predict_labels(model, t), y, targeted).float())
+            logits = predict_logits(model, t)
+            check_class_labels(y, logits.shape[1])
+            hits.append(is_fooled(logits.argmax(1), y, targeted).float())
     return torch.stack(hits).mean().item()

@@ -31,6 +31,11 @@ def _project(v: torch.Tensor, xi: float, norm: str) -> torch.Tensor:
 
 def apply_perturbation(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """x + v clipped to [0, 1] (v broadcasts over the batch)."""
+    check_images(x)
+    check_finite("v", v)
+    if v.shape not in (x.shape, x.shape[1:], (1, *x.shape[1:])):
+        raise ValueError(f"v must have the shape of one image {tuple(x.shape[1:])} (or of x), "
+                         f"got {tuple(v.shape)}")
     return (x + v).clamp(0, 1)
 
 

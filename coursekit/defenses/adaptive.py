@@ -34,6 +34,7 @@ from .adversarial import accuracy_under_attack
 
 def _madry_alpha(eps: float, steps: int) -> float:
     """Step size 2.5 ε / steps, so PGD can cross the ball and come back (Madry et al. 2018)."""
+    check_positive("steps", steps, integer=True)
     return 2.5 * eps / steps
 
 

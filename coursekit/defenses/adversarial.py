@@ -58,7 +58,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..attacks import fgsm, pgd
-from ..attacks._common import check_attack_args, check_positive, eval_mode, input_gradient
+from ..attacks._common import (check_attack_args, check_class_labels, check_generator, check_images,
+                              check_positive, eval_mode, input_gradient)
+from ..validate import check_nonempty
 from ..config import seeded
 from ..data import mnist
 from ..models import build
@@ -150,6 +152,7 @@ def fast_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, al
     """
     check_attack_args(x, y, eps, model)
     check_positive("alpha", alpha)
+    check_generator(generator)
     u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
     delta = (2 * u - 1) * eps                                   # (N, C, H, W), uniform in the ball
     with eval_mode(model):
@@ -182,10 +185,16 @@ def adversarial_loss(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: 
     "mixed" and "alp" send clean and adversarial images through one forward pass, so batch
     norm sees one batch of 2N (Kannan et al.'s mixed minibatch).
     """
+    check_attack_args(x, y, model=model)
+    check_images(x_adv, "x_adv")
+    if x_adv.shape != x.shape:
+        raise ValueError(f"x_adv must have the shape of x {tuple(x.shape)}, got {tuple(x_adv.shape)}")
     if loss == "adv":
         logits_adv = model(x_adv)
+        check_class_labels(y, logits_adv.shape[1])
         return F.cross_entropy(logits_adv, y), logits_adv
     logits_clean, logits_adv = model(torch.cat([x, x_adv])).chunk(2)   # (N, 10) each
+    check_class_labels(y, logits_adv.shape[1])
     clean, adv = F.cross_entropy(logits_clean, y), F.cross_entropy(logits_adv, y)
     if loss == "mixed":
         return clean + lam * adv, logits_adv
@@ -222,13 +231,17 @@ def accuracy_under_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """
     net = _unwrap(model)
     check_attack_args(x, y)
+    check_positive("batch_size", batch_size, integer=True)
+    check_nonempty(x)
     device = _model_device(net)
     correct = 0
     for idx in tqdm(batches(len(x), batch_size), total=-(-len(x) // batch_size), desc=desc,
                     disable=not progress, leave=False):
         xb, yb = x[idx].to(device), y[idx].to(device)
         x_adv = attack(net, xb, yb)
-        correct += (predict(net, x_adv, batch_size).argmax(1) == yb).sum().item()
+        logits = predict(net, x_adv, batch_size)
+        check_class_labels(yb, logits.shape[1])
+        correct += (logits.argmax(1) == yb).sum().item()
     return correct / len(x)
 
 
@@ -267,6 +280,8 @@ def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                          keep_best: bool = False,
                          on_epoch_end: Callable[[dict], None] | None = None) -> list[dict]:
     """Train ``model`` on (x, y) by ``recipe``; return its history, one record per epoch.
+    The model is updated in place and left in eval mode, ready to evaluate; the inner attack's
+    random starts draw from torch's global generator (see :func:`adversarial_loss_fn`).
 
     The loop is :func:`coursekit.train.train_classifier` with :func:`adversarial_loss_fn` as
     its loss. Each record holds ``epoch``, ``loss``, ``train_acc`` (on the training batches'
@@ -479,7 +494,9 @@ def static_adversarial_set(source: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """
     if attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
-    check_attack_args(x, y, eps)
+    check_attack_args(x, y, eps)            # x may live elsewhere: batches go to source's device
+    check_positive("batch_size", batch_size, integer=True)
+    check_generator(generator)
     device = _model_device(source)
     parts = []
     for idx in batches(len(x), batch_size):
@@ -497,8 +514,11 @@ def static_adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tens
     """Ordinary training on the clean digits and a static set of labelled adversarial ones.
 
     ``x_adv`` (from :func:`static_adversarial_set`) shares the labels ``y``; the model trains
-    on the 2N images (x, y) ∪ (x_adv, y) with :func:`coursekit.train.train_classifier`.
+    on the 2N images (x, y) ∪ (x_adv, y) with :func:`coursekit.train.train_classifier`, which
+    updates it in place and leaves it in eval mode.
     """
+    check_attack_args(x, y)                 # x may live elsewhere: batches go to model's device
+    check_images(x_adv, "x_adv")
     if x_adv.shape != x.shape:
         raise ValueError(f"x_adv must have the shape of x {tuple(x.shape)}, got {tuple(x_adv.shape)}")
     return train_classifier(model, torch.cat([x, x_adv]), torch.cat([y, y]), epochs=epochs, lr=lr,

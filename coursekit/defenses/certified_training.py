@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..train import train_classifier
-from .certify import bound_layers, certified_accuracy, interval_bounds, margin_spec
+from ..validate import check_labels
+from .certify import _check_args, bound_layers, certified_accuracy, interval_bounds, margin_spec
 
 
 def ramp(t: float, start: float, length: float) -> float:
@@ -35,7 +36,9 @@ def ramp(t: float, start: float, length: float) -> float:
 def worst_case_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                       clip: bool = True) -> torch.Tensor:
     """ẑ(ε), (N, K): −(IBP lower bound of z_y − z_j), so ẑ_y = 0 (Gowal et al., eq. 8)."""
+    _check_args(x, eps, clip, model)
     layers = bound_layers(model)
+    check_labels(y, len(x), num_classes=layers[-1].out_features)
     C = margin_spec(y, layers[-1].out_features)
     lower, _ = interval_bounds(model, x, eps, clip=clip, spec=C)
     return -lower
@@ -44,7 +47,11 @@ def worst_case_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
 def ibp_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, kappa: float,
              clip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """κ · CE(z(x), y) + (1 − κ) · CE(ẑ(ε), y) (Gowal et al., eq. 12); returns (loss, clean logits)."""
+    _check_args(x, eps, clip, model)
+    if not (isinstance(kappa, numbers.Real) and 0 <= kappa <= 1):
+        raise ValueError(f"kappa must be a number in [0, 1], got {kappa!r}")
     logits = model(x)
+    check_labels(y, len(x), num_classes=logits.shape[1])
     loss = kappa * F.cross_entropy(logits, y)
     if kappa < 1 and eps > 0:
         loss = loss + (1 - kappa) * F.cross_entropy(worst_case_logits(model, x, y, eps, clip), y)
@@ -60,7 +67,8 @@ def train_ibp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 0
     ``warmup`` and ``ramp_length`` are shares of the whole run: ε = 0 for the first
     ``warmup``, then grows linearly for ``ramp_length``, then stays at ``eps``. Each epoch's
     record gains the ε and κ it ended with. Returns the history of
-    :func:`~coursekit.train.train_classifier` (Adam with a one-cycle learning rate).
+    :func:`~coursekit.train.train_classifier` (Adam with a one-cycle learning rate), which
+    updates the model in place and leaves it in eval mode.
     """
     if not (isinstance(eps, numbers.Real) and eps >= 0):
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")

@@ -27,7 +27,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..attacks import pgd
-from ..attacks._common import check_attack_args, eval_mode, predict_labels
+from ..attacks._common import (check_attack_args, check_class_labels, check_images, check_positive,
+                              eval_mode, predict_logits)
+from ..gan.trainer import frozen
+from ..validate import check_nonempty
 from ..train import batches
 
 
@@ -77,18 +80,21 @@ def train_detector(detector: ActivationDetector, x: torch.Tensor, x_adv: torch.T
     The classifier's layers (``detector.features``) are not updated and stay in eval mode.
     Returns the mean loss per epoch.
     """
+    check_images(x)
+    check_nonempty(x)
+    check_images(x_adv, "x_adv")
     if x.shape != x_adv.shape:
         raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and "
                          f"{tuple(x_adv.shape)}")
+    check_positive("epochs", epochs, integer=True)
+    check_positive("batch_size", batch_size, integer=True)
     inputs = torch.cat([x, x_adv])
     labels = torch.cat([torch.zeros(len(x)), torch.ones(len(x_adv))]).to(x.device)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(detector.head.parameters(), lr=lr)
     history = []
-    for p in detector.features.parameters():
-        p.requires_grad_(False)
     try:
-        with eval_mode(detector.features):
+        with frozen(detector.features), eval_mode(detector.features):
             for epoch in tqdm(range(epochs), desc="detector", disable=not progress, leave=False):
                 detector.head.train()
                 total = 0.0
@@ -100,8 +106,6 @@ def train_detector(detector: ActivationDetector, x: torch.Tensor, x_adv: torch.T
                     total += loss.item() * len(idx)
                 history.append(total / len(inputs))
     finally:
-        for p in detector.features.parameters():
-            p.requires_grad_(True)
         detector.head.eval()
     return history
 
@@ -136,8 +140,11 @@ def detection_report(system: RejectOrClassify, x: torch.Tensor, y: torch.Tensor)
     system; on clean inputs "rejected" is the false-alarm rate.
     """
     check_attack_args(x, y)
+    check_nonempty(x)
     with eval_mode(system):
-        pred = predict_labels(system, x)
+        logits = predict_logits(system, x)
+    pred = logits.argmax(1)
+    check_class_labels(y, system.reject_class)
     rejected = pred == system.reject_class
     return {"rejected": rejected.float().mean().item(),
             "accepted_right": ((pred == y) & ~rejected).float().mean().item(),
@@ -160,6 +167,7 @@ def detector_aware_attack(system: RejectOrClassify, x: torch.Tensor, y: torch.Te
     on the K + 1 logits of ``system`` to ``target`` (default: the classifier's runner-up
     class), a wrong class that is not "rejected"."""
     check_attack_args(x, y, eps, system)
+    check_class_labels(y, system.reject_class)
     if target is None:
         target = runner_up(system.classifier, x, y)
     attack = attack or pgd

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validate import check_labels, check_positive
+
 
 class Generator(nn.Module):
     """Base class for generators: ``latent_dim``, ``sample_z`` and ``sample``."""
@@ -47,6 +49,9 @@ class MLPGenerator(Generator):
 
     def __init__(self, latent_dim: int = 2, out_dim: int = 2, hidden: int = 128, layers: int = 3):
         super().__init__()
+        for name, value in (("latent_dim", latent_dim), ("out_dim", out_dim), ("hidden", hidden),
+                            ("layers", layers)):
+            check_positive(name, value, integer=True)
         self.latent_dim = latent_dim
         dims = [latent_dim] + [hidden] * layers
         blocks = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
@@ -61,6 +66,8 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, in_dim: int = 2, hidden: int = 128, layers: int = 3):
         super().__init__()
+        for name, value in (("in_dim", in_dim), ("hidden", hidden), ("layers", layers)):
+            check_positive(name, value, integer=True)
         dims = [in_dim] + [hidden] * layers
         blocks = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))]
         self.net = nn.Sequential(*blocks, nn.Linear(hidden, 1))
@@ -217,6 +224,7 @@ class ConditionalDCGANGenerator(DCGANGenerator):
         self.latent_dim, self.num_classes = latent_dim, num_classes
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        check_labels(y, len(z), num_classes=self.num_classes)
         return super().forward(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1))
 
     @torch.no_grad()
@@ -252,5 +260,6 @@ class ConditionalDCGANDiscriminator(DCGANDiscriminator):
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        check_labels(y, len(x), num_classes=self.num_classes)
         phi = self.net[:-1](x)  # (N, 2·ndf·7·7)
         return self.net[-1](phi).squeeze(1) + (self.embed(y) * phi).sum(1)

@@ -11,8 +11,12 @@ import math
 
 import torch
 
+from ..validate import check_finite, check_generator, check_positive
+
 
 def _randn(shape, generator):
+    check_positive("n", shape[0], integer=True, allow_zero=True)
+    check_generator(generator)
     return torch.randn(shape, generator=generator)
 
 
@@ -41,6 +45,8 @@ def grid_modes(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
 def mixture(n: int, centres: torch.Tensor, std: float,
             generator: torch.Generator | None = None) -> torch.Tensor:
     """n samples of an equal-weight Gaussian mixture with the given centres and σ, shape (n, 2)."""
+    check_positive("n", n, integer=True, allow_zero=True)
+    check_generator(generator)
     idx = torch.randint(len(centres), (n,), generator=generator)
     return centres[idx] + std * _randn((n, centres.shape[1]), generator)
 
@@ -67,6 +73,8 @@ def mode_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float,
     (KL divergence of the histogram of high-quality samples over modes from uniform; 0 is a
     perfectly balanced generator, log(modes) a generator stuck on one mode).
     """
+    check_positive("std", std)
+    check_finite("std", std)
     if samples.ndim != 2 or samples.shape[1] != centres.shape[1]:
         raise ValueError(f"samples must have shape (N, {centres.shape[1]}), got {tuple(samples.shape)}")
     if len(samples) == 0:

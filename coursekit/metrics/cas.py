@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ..attacks._common import check_images, check_labels
+from ..attacks._common import eval_mode
+from ..validate import check_class_labels, check_images, check_labels, check_nonempty, check_positive
 from ..models import build
 from ..train import accuracy, train_classifier
 
@@ -27,11 +28,18 @@ def classification_accuracy_score(x_fake: torch.Tensor, y_fake: torch.Tensor,
     device; no input is modified.
     """
     check_images(x_fake, "x_fake")
+    check_nonempty(x_fake, "x_fake")
     check_labels(y_fake, len(x_fake), "y_fake")
     check_images(x_real, "x_real")
+    check_nonempty(x_real, "x_real")
     check_labels(y_real, len(x_real), "y_real")
     torch.manual_seed(seed)
     model = build(arch, **(arch_kwargs or {})).to(x_fake.device)
+    check_positive("batch_size", batch_size, integer=True)
+    with torch.no_grad(), eval_mode(model):       # eval: no dropout, so no random draw
+        classes = model(x_fake[:1]).shape[1]
+    check_class_labels(y_fake, classes, "y_fake")
+    check_class_labels(y_real, classes, "y_real")
     train_classifier(model, x_fake, y_fake.long(), epochs=epochs, lr=lr, batch_size=batch_size,
                      seed=seed, progress=progress)
     return accuracy(model, x_real, y_real.long())

@@ -25,10 +25,14 @@ def gaussian_statistics(features) -> tuple[torch.Tensor, torch.Tensor]:
     Needs N > d: with N ≤ d samples Σ has rank ≤ N − 1 < d, and the distance would mostly
     measure how few samples there were.
     """
-    f = check_features(features, "features")
+    return _statistics(features, "features")
+
+
+def _statistics(features, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    f = check_features(features, name)
     n, d = f.shape
     if n <= d:
-        raise ValueError(f"features: need more samples than feature dimensions for a full-rank "
+        raise ValueError(f"{name}: need more samples than feature dimensions for a full-rank "
                          f"covariance, got N={n} samples of d={d} dimensions (use N > {d})")
     mu = f.mean(0)
     centred = f - mu
@@ -64,7 +68,7 @@ def _as_statistics(x, name: str) -> tuple[torch.Tensor, torch.Tensor]:
             raise ValueError(f"{name} covariance must be positive semi-definite, got an "
                              f"eigenvalue of {lowest:.4g}")
         return mu, sigma
-    return gaussian_statistics(x)
+    return _statistics(x, name)
 
 
 def frechet_distance(features_a, features_b) -> float:

@@ -6,6 +6,7 @@ each other, not with published Inception FIDs.
 """
 from __future__ import annotations
 
+from ..validate import check_images, check_nonempty
 from .features import Features, extract_features
 from .frechet import frechet_distance
 from .inception_score import inception_score
@@ -13,34 +14,42 @@ from .kid import kid
 from .precision_recall import PrecisionRecall, precision_recall
 
 
+def _features(images, name: str, features: str, batch_size: int, progress: bool) -> Features:
+    """:func:`extract_features` of a set that a metric compares: checked under the caller's
+    argument ``name``, and refused when empty (a distribution of no images has no statistics)."""
+    check_images(images, name)
+    check_nonempty(images, name)
+    return extract_features(images, features, batch_size, progress)
+
+
 def fid(images_a, images_b, features: str = "mnist", batch_size: int = 500,
         progress: bool = True) -> float:
     """Fréchet distance between the ``features`` of two image sets (N, C, H, W) in [0, 1]."""
-    fa = extract_features(images_a, features, batch_size, progress).features
-    fb = extract_features(images_b, features, batch_size, progress).features
+    fa = _features(images_a, "images_a", features, batch_size, progress).features
+    fb = _features(images_b, "images_b", features, batch_size, progress).features
     return frechet_distance(fa, fb)
 
 
 def image_inception_score(images, features: str = "mnist", splits: int = 10,
                           batch_size: int = 500, progress: bool = True) -> tuple[float, float]:
     """(mean, std) Inception Score of ``images`` using the class probabilities of ``features``."""
-    return inception_score(extract_features(images, features, batch_size, progress).probs, splits)
+    return inception_score(_features(images, "images", features, batch_size, progress).probs, splits)
 
 
 def image_kid(images_a, images_b, features: str = "mnist", subsets: int = 100,
               subset_size: int = 1000, seed: int = 0, batch_size: int = 500,
               progress: bool = True) -> tuple[float, float]:
     """(mean, std) KID between the ``features`` of two image sets."""
-    fa = extract_features(images_a, features, batch_size, progress).features
-    fb = extract_features(images_b, features, batch_size, progress).features
+    fa = _features(images_a, "images_a", features, batch_size, progress).features
+    fb = _features(images_b, "images_b", features, batch_size, progress).features
     return kid(fa, fb, subsets, subset_size, seed)
 
 
 def image_precision_recall(images_real, images_fake, features: str = "mnist", k: int = 3,
                            batch_size: int = 500, progress: bool = True) -> PrecisionRecall:
     """Improved precision and recall of ``images_fake`` against ``images_real``."""
-    fr = extract_features(images_real, features, batch_size, progress).features
-    ff = extract_features(images_fake, features, batch_size, progress).features
+    fr = _features(images_real, "images_real", features, batch_size, progress).features
+    ff = _features(images_fake, "images_fake", features, batch_size, progress).features
     return precision_recall(fr, ff, k)
 
 
@@ -66,6 +75,6 @@ def evaluate(images_real, images_fake, features: str = "mnist", kid_subsets: int
              kid_subset_size: int = 1000, k: int = 3, seed: int = 0, batch_size: int = 500,
              progress: bool = True) -> dict:
     """Every metric at once on two image sets (features extracted once per set)."""
-    real = extract_features(images_real, features, batch_size, progress)
-    fake = extract_features(images_fake, features, batch_size, progress)
+    real = _features(images_real, "images_real", features, batch_size, progress)
+    fake = _features(images_fake, "images_fake", features, batch_size, progress)
     return evaluate_features(real, fake, kid_subsets, kid_subset_size, k, seed)

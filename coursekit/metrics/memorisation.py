@@ -15,9 +15,10 @@ from ._checks import check_positive_int
 from .features import FEATURE_NETWORKS, extract_features
 
 
-def _embed(images: torch.Tensor, features: str, batch_size: int, progress: bool) -> torch.Tensor:
+def _embed(images: torch.Tensor, name: str, features: str, batch_size: int,
+           progress: bool) -> torch.Tensor:
+    check_images(images, name)
     if features == "pixels":
-        check_images(images, "images")
         return images.flatten(1).double()
     return extract_features(images, features, batch_size, progress).features.double()
 
@@ -36,8 +37,8 @@ def nearest_neighbours(fakes: torch.Tensor, reals: torch.Tensor, features: str =
     k = check_positive_int(k, "k")
     if k > len(reals):
         raise ValueError(f"k ({k}) must not exceed the number of real images ({len(reals)})")
-    f_fake = _embed(fakes, features, batch_size, progress)
-    f_real = _embed(reals, features, batch_size, progress).to(f_fake.device)
+    f_fake = _embed(fakes, "fakes", features, batch_size, progress)
+    f_real = _embed(reals, "reals", features, batch_size, progress).to(f_fake.device)
     found = [torch.cdist(block, f_real).topk(k, dim=1, largest=False) for block in f_fake.split(1000)]
     return torch.cat([d.values for d in found]), torch.cat([d.indices for d in found])
 

@@ -9,6 +9,7 @@ from ..gan.cyclegan import CycleGANGenerators
 from ..gan.nets import ConditionalDCGANGenerator, DCGANGenerator
 from ..gan.pix2pix import UnetGenerator
 from ..gan.superres import SRGenerator
+from ..validate import check_finite, check_positive
 
 # Mean and standard deviation of the MNIST training pixels (computed from data/mnist).
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -19,6 +20,9 @@ class Normalize(nn.Module):
 
     def __init__(self, mean: float = MNIST_MEAN, std: float = MNIST_STD):
         super().__init__()
+        check_finite("mean", mean)
+        check_positive("std", std)
+        check_finite("std", std)
         self.register_buffer("mean", torch.tensor(float(mean)))
         self.register_buffer("std", torch.tensor(float(std)))
 

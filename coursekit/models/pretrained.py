@@ -69,7 +69,8 @@ def load_pretrained(name: str, device=None) -> nn.Module:
     """The shipped model ``name`` (e.g. "mnist-cnn"), in eval mode, its file checked by sha256."""
     manifest = read_manifest()
     if name not in manifest:
-        raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(manifest)}")
+        raise ValueError(f"name must be a shipped pretrained model, got unknown {name!r}; "
+                         f"available: {sorted(manifest)}")
     entry = manifest[name]
     path = pretrained_dir() / entry["file"]
     if not path.is_file():
