@@ -17,7 +17,7 @@ import torch
 
 from .config import pretrained_dir, seed_all
 from .data import mnist
-from .defenses.adversarial import ROBUST_RECIPES, pretrain_robust
+from .defenses.robust_model import ROBUST_RECIPES, pretrain_robust
 from .defenses.certified_training import CERTIFIED_RECIPES, pretrain_certified
 from .defenses.variants import VARIANTS, pretrain_variant
 from .models import build

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import coursekit as ck
-from coursekit.defenses.adversarial import ROBUST_RECIPES, robust_accuracy
+from coursekit.defenses.adversarial import robust_accuracy
+from coursekit.defenses.robust_model import ROBUST_RECIPES, train_defended
 from coursekit.models import load_pretrained
 from coursekit.models.pretrained import read_manifest
 from coursekit.pretrain import main as pretrain_main
@@ -91,3 +92,10 @@ def test_shipped_file_is_small_and_the_recipe_rebuilds_it_in_quick_mode(tmp_path
     pretrain_main([NAME, "--quick", "--out", str(tmp_path)])
     quick = json.loads((tmp_path / "manifest.json").read_text())[NAME]["metrics"]
     assert quick["pgd_eval"]["n_test"] == 50 and len(quick["robust_curve"]) == 1
+
+
+def test_train_defended_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="recipe must be one of .*'fast'.*got 'fastest'"):
+        train_defended("fastest")
+    with pytest.raises(ValueError, match="n_train must be an int in 1..59500, got 0"):
+        train_defended("fast", n_train=0)

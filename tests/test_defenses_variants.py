@@ -43,7 +43,7 @@ def test_manifest_records_the_recipe_and_how_it_was_measured(name, manifest):
 def test_three_variants_change_one_thing_in_the_robust_recipe():
     """FGSM training, logit pairing and the mixed loss are "mnist-cnn-robust" with one change,
     so that the notebook's curves compare like with like."""
-    from coursekit.defenses.adversarial import ROBUST_RECIPES
+    from coursekit.defenses.robust_model import ROBUST_RECIPES
 
     base = asdict(ROBUST_RECIPES["mnist-cnn-robust"][2])
     for name, allowed in {"mnist-cnn-fgsm": {"attack"}, "mnist-cnn-alp": {"loss", "lam"},

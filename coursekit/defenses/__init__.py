@@ -18,8 +18,11 @@ module                   what it holds
 ``adaptive``             :func:`pgd_attack`, :func:`eot_attack`, :func:`naive_vs_adaptive`
 ``adversarial``          adversarial training with a pluggable inner attack (FGSM, fast
                          FGSM, PGD; mixed loss; logit pairing): :class:`AdvRecipe`,
-                         :data:`RECIPES`, :func:`train_defended`, :func:`robust_accuracy`,
-                         static adversarial sets
+                         :data:`RECIPES`, :func:`adversarial_training`, :func:`robust_accuracy`
+``robust_model``         a defended MNIST model from a recipe: :func:`train_defended`, and
+                         the shipped robust one (:data:`ROBUST_RECIPES`, ``pretrain_robust``)
+``static``               training on a static adversarial set (the lecture's cheaper idea)
+``plots``                :func:`plot_history`, the held-out curves of adversarial training
 ``train``                the DDP-ready entry point ``torchrun -m coursekit.defenses.train``
 ``lineup``               notebook 02's defenses, built one way for the notebook and for the
                          stored table (``python -m coursekit.defenses.lineup``)
@@ -30,10 +33,12 @@ module                   what it holds
                          :func:`gradient_masking_checks` measures a row for one model)
 =======================  ==================================================================
 """
-from .adversarial import (RECIPES, ROBUST_RECIPES, AdvRecipe, TrainedModel, accuracy_under_attack,
-                          adversarial_loss, adversarial_training, fast_fgsm, held_out_accuracies,
-                          inner_attack, plot_history, robust_accuracy,
-                          static_adversarial_set, static_adversarial_training, train_defended)
+from .adversarial import (RECIPES, AdvRecipe, accuracy_under_attack, adversarial_loss,
+                          adversarial_training, fast_fgsm, held_out_accuracies, inner_attack,
+                          robust_accuracy)
+from .plots import plot_history
+from .robust_model import ROBUST_RECIPES, TrainedModel, train_defended
+from .static import static_adversarial_set, static_adversarial_training
 from .adaptive import eot_attack, naive_vs_adaptive, pgd_attack
 from .certified_training import CERTIFIED_RECIPES, ibp_loss, train_ibp, worst_case_logits
 from .certify import (certified_accuracy, certify, interval_bounds, interval_step, margin_lower_bounds,

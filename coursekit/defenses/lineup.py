@@ -36,7 +36,7 @@ from ..config import data_dir, threads
 from ..models import build, load_pretrained
 from ..models.pretrained import read_manifest
 from ..train import train_classifier
-from .adversarial import static_adversarial_set, static_adversarial_training
+from .static import static_adversarial_set, static_adversarial_training
 from .detector import fit_detector
 from .ensemble import Ensemble
 from .frontend import sparsified_classifier

@@ -2,7 +2,7 @@
 
 Three are the recipe of "mnist-cnn-robust" (fast FGSM on the small CNN of Wong & Kolter 2018,
 trained at ε = 0.35 ramped up over the first quarter of 12 epochs, Adam with a one-cycle rate
-peaking at 5e-3, batches of 100; see ``coursekit.defenses.adversarial.ROBUST_RECIPES``) with
+peaking at 5e-3, batches of 100; see ``coursekit.defenses.robust_model.ROBUST_RECIPES``) with
 one thing changed, so that their curves and figures compare like with like; PGD training
 follows Madry et al. at ε = 0.3 and costs so much more per epoch that it gets 10 epochs:
 
@@ -19,7 +19,7 @@ name                 what changes                             paper
                      ε = 0.3 ramped over 20% of 10 epochs
 ===================  =======================================  ================================
 
-:func:`pretrain_variant` trains one with :func:`~coursekit.defenses.adversarial.train_defended`
+:func:`pretrain_variant` trains one with :func:`~coursekit.defenses.robust_model.train_defended`
 and records, besides the per-epoch held-out curve (clean, FGSM, PGD-10 at ε = 0.3 on 500
 training digits it never sees), clean and FGSM accuracy on the full test set and accuracy
 under PGD-50 with 10 restarts (α = 0.01, Wong et al. 2020's evaluation) on the first
@@ -37,7 +37,8 @@ import torch
 from ..attacks import fgsm, pgd
 from ..data import mnist
 from ..train import accuracy
-from .adversarial import AdvRecipe, accuracy_under_attack, train_defended
+from .adversarial import AdvRecipe, accuracy_under_attack
+from .robust_model import train_defended
 from .scoreboard import Defense, accuracy_with_restarts
 
 ARCH = "mnist-cnn-small"
