@@ -1,14 +1,13 @@
 """MNIST classifiers. Normalisation is the first layer, so every model takes images in [0, 1]
-and attacks can clip to [0, 1] honestly (see COURSE_DESIGN.md, "Conventions")."""
+and attacks can clip to [0, 1] honestly (see COURSE_DESIGN.md, "Conventions").
+
+Neighbours: ``registry.py`` names every architecture (these and the GAN networks) for
+:func:`~coursekit.models.build`; ``pretrained.py`` loads the shipped weights."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..gan.cyclegan import CycleGANGenerators
-from ..gan.nets import ConditionalDCGANGenerator, DCGANGenerator
-from ..gan.pix2pix import UnetGenerator
-from ..gan.superres import SRGenerator
 from ..validate import check_finite, check_positive
 
 # Mean and standard deviation of the MNIST training pixels (computed from data/mnist).
@@ -102,18 +101,3 @@ class MnistSmallCNN(nn.Sequential):
             nn.Linear(c2 * 7 * 7, hidden), nn.ReLU(),
             nn.Linear(hidden, 10),
         )
-
-
-# name -> constructor; the pretrained registry and checkpoints refer to models by these names.
-ARCHITECTURES = {"mnist-cnn": MnistCNN, "mnist-mlp": MnistMLP, "dcgan-generator": DCGANGenerator,
-                 "cdcgan-generator": ConditionalDCGANGenerator,
-                 "mnist-lenet": MnistLeNet, "mnist-cnn-small": MnistSmallCNN,
-                 "cyclegan-generators": CycleGANGenerators, "unet-generator": UnetGenerator,
-                 "sr-generator": SRGenerator}
-
-
-def build(arch: str, **kwargs) -> nn.Module:
-    """A fresh, randomly initialised model of architecture ``arch``."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
-    return ARCHITECTURES[arch](**kwargs)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..config import pretrained_dir
-from .classifiers import build
+from .registry import build
 
 MANIFEST = "manifest.json"
 
