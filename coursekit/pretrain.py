@@ -46,9 +46,8 @@ class GANRecipe:
 
 
 # "mnist-dcgan" is the shipped generator: the DCGAN of notebook 04 at ngf = ndf = 32 with the
-# non-saturating cost, G itself shipped (no weight average). "mnist-cdcgan", the class-conditional
-# pair at ngf = ndf = 64 with the hinge loss and the average of G's weights, is a recipe without a
-# shipped file yet: `python -m coursekit.pretrain mnist-cdcgan` trains it.
+# non-saturating cost, G itself shipped (no weight average). "mnist-cdcgan" is the class-conditional
+# pair at ngf = ndf = 64 with the hinge loss, the average of G's weights shipped.
 GAN_RECIPES = {
     "mnist-dcgan": GANRecipe("dcgan-generator", {"latent_dim": 64, "ngf": 32}, {"ndf": 32},
                              {"loss": "non-saturating", "steps": 10000, "batch_size": 64}, ema_decay=None),

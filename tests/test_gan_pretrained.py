@@ -1,7 +1,7 @@
 """The shipped generator "mnist-dcgan": what its manifest claims, recomputed, and its FID
 cross-checked against reference implementations; the bars of the retrained generators.
 
-The bars the retrained generators are held to (tests marked xfail until they ship):
+The bars the retrained generators are held to (tests marked xfail until they are met):
 - mnist-dcgan, 10,000 samples against the 10,000 test digits, MNIST features (mnist-cnn layer 17):
   FID ≤ 57.3 (a third of the 171.9 the shipped recipe recorded), precision and recall
   (Kynkäänniemi et al. 2019, k = 3) each ≥ 0.80, every digit 7%–13% of the samples as mnist-cnn
@@ -24,7 +24,6 @@ from coursekit.train import predict
 
 PREVIOUS_FID = 171.892  # the manifest's 10,000-sample FID of the shipped mnist-dcgan (ngf = 32)
 NOT_RETRAINED = "the retrained mnist-dcgan (hinge loss, ngf = 64, averaged G) is not shipped yet"
-NOT_SHIPPED_CDCGAN = "mnist-cdcgan has a recipe but no shipped file yet"
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +126,6 @@ def test_training_history_is_shipped_and_checked():
         load_extra("mnist-dcgan", "something-else.pt")
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_SHIPPED_CDCGAN)
 def test_conditional_generator_draws_the_requested_digit(cnn):
     G_cond = load_pretrained("mnist-cdcgan")
     assert G_cond.latent_dim == 64 and G_cond.num_classes == 10 and not G_cond.training
