@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cyclegan import PatchDiscriminator
+from .cyclegan.nets import PatchDiscriminator
 from .losses import minimax_d_loss, non_saturating_g_loss
 from .nets import dcgan_init
 from .trainer import frozen

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..gan.cyclegan import CycleGANGenerators
+from ..gan.cyclegan.nets import CycleGANGenerators
 from ..gan.nets import ConditionalDCGANGenerator, DCGANGenerator
 from ..gan.pix2pix import UnetGenerator
 from ..gan.superres import SRGenerator
