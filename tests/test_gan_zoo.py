@@ -1,4 +1,4 @@
-"""The loss zoo and the tips of notebook 05 (coursekit.gan.zoo), and the stored full results."""
+"""The loss zoo and the tips of notebook 05 (the coursekit.gan.zoo package), and the stored full results."""
 import json
 import math
 import statistics
@@ -8,6 +8,8 @@ import torch
 
 from coursekit.gan import LOSSES
 from coursekit.gan import zoo
+from coursekit.gan.zoo import experiment
+from coursekit.gan.zoo.store import _encode
 
 
 def test_digit_coverage_by_hand():
@@ -67,10 +69,10 @@ def test_compare_does_not_count_two_standard_errors_as_clear_with_three_seeds():
 
 def test_samples_round_trip():
     images = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    back = zoo.decode_samples(zoo._encode(images, "images"))
+    back = zoo.decode_samples(_encode(images, "images"))
     assert back.shape == images.shape and (back - images).abs().max() <= 0.5 / 255 + 1e-6
     points = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
-    assert torch.allclose(zoo.decode_samples(zoo._encode(points, "points")), points, atol=2e-3)  # float16
+    assert torch.allclose(zoo.decode_samples(_encode(points, "points")), points, atol=2e-3)  # float16
 
 
 TINY = zoo.ZooConfig(seeds=(0, 1), ring_steps=4, mnist_steps=2, n_eval=150, n_curve=1)
@@ -78,7 +80,7 @@ TINY = zoo.ZooConfig(seeds=(0, 1), ring_steps=4, mnist_steps=2, n_eval=150, n_cu
 
 def test_run_zoo_end_to_end_and_resume(tmp_path, monkeypatch):
     real_features = zoo.mnist_features
-    monkeypatch.setattr(zoo, "mnist_features", lambda x: real_features(x[:300]))  # 300 test digits: fast
+    monkeypatch.setattr(experiment, "mnist_features", lambda x: real_features(x[:300]))  # 300 test digits: fast
     out = tmp_path / "zoo.json"
     first = zoo.run_zoo(TINY, losses=("non-saturating", "wgan"), tips=("ttur", "virtual-bn"), out=out, progress=False)
     assert first["complete"] and json.loads(out.read_text())["complete"]
@@ -95,7 +97,7 @@ def test_run_zoo_end_to_end_and_resume(tmp_path, monkeypatch):
     out.write_text(json.dumps(saved))
     calls = []
     real_run_ring = zoo.run_ring
-    monkeypatch.setattr(zoo, "run_ring", lambda *a, **k: calls.append(a) or real_run_ring(*a, **k))
+    monkeypatch.setattr(experiment, "run_ring", lambda *a, **k: calls.append(a) or real_run_ring(*a, **k))
     again = zoo.run_zoo(TINY, losses=("non-saturating", "wgan"), tips=("ttur", "virtual-bn"), out=out, progress=False)
     assert calls == [("wgan", 1, TINY.ring_steps)]
     rows = lambda r: [(x["seed"], x["modes_covered"], x["high_quality"]) for x in r["losses"]["ring"]["wgan"]]  # noqa: E731
@@ -112,6 +114,16 @@ def test_command_line_quick_run(tmp_path, capsys):
     assert list(saved["losses"]["ring"]) == ["hinge"] and saved["tips"] == {"ring": {}}
     assert "| hinge |" in capsys.readouterr().out
 
+
+
+def test_python_dash_m_runs_the_command_line():
+    # `python -m coursekit.gan.zoo` (the package's __main__.py) is the documented command
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "coursekit.gan.zoo", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: {zoo.COMMAND}") and "--quick" in done.stdout
+    assert "Are GANs Created Equal?" in done.stdout  # the package docstring describes the experiment
 
 # ---------------------------------------------------------------- the stored full results
 
