@@ -1,4 +1,5 @@
 """coursekit.attacks.survey: the controls and counters of notebook 01, and its stored results."""
+import json
 import math
 
 import pytest
@@ -86,3 +87,33 @@ def test_stored_floats_are_finite(stored):
             return all(walk(w) for w in v)
         return not isinstance(v, float) or math.isfinite(v)
     assert walk(stored["experiments"])
+
+
+# --- the command line -----------------------------------------------------------------------
+
+def test_python_dash_m_runs_the_command_line():
+    # `python -m coursekit.attacks.survey` (the package's __main__.py) is the stored command
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "coursekit.attacks.survey", "--help"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: {survey.COMMAND}")
+    assert all(flag in done.stdout for flag in ("--quick", "--out", "--only", "--merge"))
+    assert "Notebook 01's experiments at full size" in done.stdout   # the package docstring
+
+
+def test_merge_collects_the_experiments_of_parallel_runs(tmp_path):
+    part = {"command": survey.COMMAND, "config": {"n_curve": 3}, "versions": {}, "machine": {}}
+    (tmp_path / "a.json").write_text(json.dumps({**part, "experiments": {"curves": {"x": 0.123456789}},
+                                                 "seconds": {"curves": 2.0}, "cpu_seconds": {"curves": 1.5}}))
+    (tmp_path / "b.json").write_text(json.dumps({**part, "experiments": {"jsma": {"n": 4}},
+                                                 "seconds": {"jsma": 3.0}, "cpu_seconds": {"jsma": 2.5}}))
+    merged = survey.merge_results([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "all.json")
+    saved = json.loads((tmp_path / "all.json").read_text())
+    assert set(saved["experiments"]) == {"curves", "jsma"} and saved["wall_seconds"] == 5.0
+    assert saved["experiments"]["curves"]["x"] == 0.12346                # floats rounded when written
+    assert saved["cpu_seconds_total"] == 4.0 and not merged["complete"]  # 2 of the 12 experiments
+    (tmp_path / "c.json").write_text(json.dumps({**part, "config": {"n_curve": 4}}))
+    with pytest.raises(ValueError, match="another configuration"):
+        survey.merge_results([tmp_path / "a.json", tmp_path / "c.json"], tmp_path / "x.json")

@@ -1,55 +1,33 @@
-"""Notebook 01's experiments at full size, stored with the command that made them.
+"""Notebook 01's experiments, one function each, with the controls they are measured against.
 
-Each function below is one experiment of notebook 01; the notebook calls the same functions
-on a few digits, live, and reads the full-size results from ``data/results/attacks_survey.json``:
-
-    python -m coursekit.attacks.survey            # every experiment at full size (about 20 min of CPU)
-    python -m coursekit.attacks.survey --quick    # the same on a few digits, printed only
-
-The run is resumable: an experiment already in the file with the same settings is not
-repeated. On a machine with cores to spare, groups of experiments can run in parallel
-processes (``--only NAME ... --out part1.json`` each), then ``--merge part1.json part2.json``
-collects them into the results file. The file records the command, the library versions, the machine and the seconds each
-experiment took, and every figure the notebook states about the full-size run.
+Notebook 01 calls these functions on a few digits, live; :func:`run_survey` (``run.py``) calls
+the same ones at full size for ``data/results/attacks_survey.json``.
 
 Every experiment reports **a control**: the same models under random noise of the same size
 (each pixel moved by ±ε with a random sign, clipped to [0, 1]) or a random transformation.
 An attack only shows something about *adversarial* directions where it beats its control.
+
+Neighbours in ``coursekit/attacks/survey/``: the sizes of the full run are in ``settings.py``,
+the run in ``run.py``, the results file in ``store.py``, the command line in ``cli.py``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import platform
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from ..config import data_dir, threads
-from ._common import eval_mode, predict_labels
-from .blackbox import QueryCounter, finite_difference_attack, spsa
-from .cw import cw_l2
-from .deepfool import deepfool, rho_adv
-from .gradient import fgsm, pgd
-from .jsma import jsma
-from .patch import adversarial_patch, patch_success_rate
-from .spatial import eot_pgd, random_rotate_translate, spatial_attack, survival_rate
-from .transfer import leave_one_out_rates, mi_fgsm, transfer_rates
-from .universal import fooling_rate, universal_perturbation
-
-COMMAND = "python -m coursekit.attacks.survey"
-MODELS = ("mnist-cnn", "mnist-lenet", "mnist-mlp")
-
-
-def default_path() -> Path:
-    """Where the full results are kept: ``data/results/attacks_survey.json``."""
-    return data_dir() / "results" / "attacks_survey.json"
+from .._common import eval_mode, predict_labels
+from ..blackbox import QueryCounter, finite_difference_attack, spsa
+from ..cw import cw_l2
+from ..deepfool import deepfool, rho_adv
+from ..gradient import fgsm, pgd
+from ..jsma import jsma
+from ..patch import adversarial_patch, patch_success_rate
+from ..spatial import eot_pgd, random_rotate_translate, spatial_attack, survival_rate
+from ..transfer import leave_one_out_rates, mi_fgsm, transfer_rates
+from ..universal import fooling_rate, universal_perturbation
 
 
 # --- controls --------------------------------------------------------------------------------
@@ -295,203 +273,3 @@ def patch_experiment(model: nn.Module, x_fit: torch.Tensor, x_eval: torch.Tensor
             "success": patch_success_rate(model, x_eval, y_eval, patch, target, generator=g(2)),
             "random_patch": patch_success_rate(model, x_eval, y_eval, noise, target, generator=g(2)),
             "patch": patch.flatten().tolist()}
-
-
-# --- the full run ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SurveyConfig:
-    """Sizes of every experiment (digits are the first n of the MNIST test set)."""
-
-    n_classes: int = 10_000         # FGSM at ε = 0.25 and its controls: which class do images go to?
-    n_curve: int = 1_000            # accuracy against ε
-    eps_grid: tuple = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
-    n_targeted: int = 500
-    targeted_eps: tuple = (0.05, 0.1, 0.2, 0.3)
-    steps: int = 40
-    n_restarts: int = 1_000
-    n_deepfool: int = 500
-    n_cw: int = 50
-    cw_steps: int = 200
-    cw_search: int = 6
-    n_jsma: int = 100
-    n_query: int = 50
-    query_budgets: tuple = (500, 1000, 2000, 5000)
-    n_fd: int = 30
-    n_transfer: int = 500
-    transfer_eps: tuple = (0.2, 0.3)
-    n_universal_fit: int = 500
-    n_universal_new: int = 2_000
-    universal_passes: int = 3
-    n_spatial: int = 150
-    n_eot: int = 200
-    patch_steps: int = 400
-    n_patch_eval: int = 2_000
-
-
-# the settings each experiment depends on: a stored experiment is kept when these are unchanged
-SETTINGS = {"classes_at_0.25": ("n_classes",), "curves": ("n_curve", "eps_grid", "steps"),
-            "targeted": ("n_targeted", "targeted_eps", "steps"), "restarts": ("n_restarts",),
-            "deepfool_cw": ("n_deepfool", "n_cw", "cw_steps", "cw_search"), "jsma": ("n_jsma",),
-            "query": ("n_query", "query_budgets", "n_fd"), "transfer": ("n_transfer", "transfer_eps", "steps"),
-            "universal": ("n_universal_fit", "n_universal_new", "universal_passes"), "spatial": ("n_spatial",),
-            "eot": ("n_eot",), "patch": ("patch_steps", "n_patch_eval")}
-
-FULL = SurveyConfig()
-QUICK = SurveyConfig(n_classes=200, n_curve=50, eps_grid=(0.0, 0.05, 0.1), n_targeted=30, targeted_eps=(0.1,), steps=10,
-                     n_restarts=50, n_deepfool=50, n_cw=5, cw_steps=30, cw_search=2, n_jsma=4, n_query=5,
-                     query_budgets=(500,), n_fd=2, n_transfer=50, transfer_eps=(0.2,), n_universal_fit=30,
-                     n_universal_new=100, universal_passes=1, n_spatial=20, n_eot=10, patch_steps=10,
-                     n_patch_eval=100)
-
-
-def experiments(cfg: SurveyConfig, models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor) -> dict:
-    """name → a function that runs that experiment (the keys of the stored file)."""
-    cnn, lenet = models["mnist-cnn"], models["mnist-lenet"]
-
-    def first(n):
-        return x[:n], y[:n]
-
-    def noise_classes():
-        xs, ys = first(cfg.n_classes)
-        g = torch.Generator().manual_seed(0)
-        return {name: {"n": len(xs), "clean": accuracy_of(m, xs, ys),
-                       **{kind: {"accuracy": accuracy_of(m, xa, ys), "class_shares": class_shares(m, xa)}
-                          for kind, xa in (("FGSM", fgsm(m, xs, ys, 0.25)), ("noise", random_sign_noise(xs, 0.25, g)),
-                                           ("brighter", (xs + 0.25).clamp(0, 1)))}}
-                for name, m in (("mnist-cnn", cnn), ("mnist-lenet", lenet))}
-
-    return {
-        "classes_at_0.25": noise_classes,
-        "curves": lambda: {name: accuracy_curves(m, *first(cfg.n_curve), cfg.eps_grid, cfg.steps)
-                           for name, m in (("mnist-cnn", cnn), ("mnist-lenet", lenet))},
-        "targeted": lambda: {name: targeted_vs_untargeted(m, *first(cfg.n_targeted), cfg.targeted_eps, cfg.steps)
-                             for name, m in (("mnist-cnn", cnn), ("mnist-lenet", lenet))},
-        "restarts": lambda: {name: restarts_gain(m, *first(cfg.n_restarts))
-                             for name, m in (("mnist-cnn", cnn), ("mnist-lenet", lenet))},
-        "deepfool_cw": lambda: {"mnist-cnn": deepfool_and_cw(cnn, *first(cfg.n_deepfool), cfg.n_cw, cfg.cw_steps,
-                                                             cfg.cw_search),
-                                "mnist-lenet": deepfool_and_cw(lenet, *first(cfg.n_deepfool), 0)},
-        "jsma": lambda: jsma_success(cnn, *first(cfg.n_jsma)),
-        "query": lambda: {f"mnist-lenet ε={eps}": query_attacks(lenet, *first(cfg.n_query), eps, cfg.query_budgets,
-                                                                 n_fd=cfg.n_fd)
-                          for eps in (0.1, 0.2)},
-        "transfer": lambda: {str(eps): transfer_experiment(models, *first(cfg.n_transfer), eps, cfg.steps)
-                             for eps in cfg.transfer_eps},
-        "universal": lambda: {f"{name} ξ={xi}": universal_experiment(m, x[:cfg.n_universal_fit],
-                                                                      x[5_000:5_000 + cfg.n_universal_new], xi,
-                                                                      cfg.universal_passes)
-                              for name, m, xi in (("mnist-lenet", lenet, 0.2), ("mnist-mlp", models["mnist-mlp"], 0.2))},
-        "spatial": lambda: {name: spatial_experiment(m, *first(cfg.n_spatial))
-                            for name, m in (("mnist-cnn", cnn), ("mnist-lenet", lenet))},
-        "eot": lambda: {name: eot_experiment(m, *first(cfg.n_eot), eps)
-                        for name, m, eps in (("mnist-cnn", cnn, 0.05), ("mnist-lenet", lenet, 0.1))},
-        "patch": lambda: patch_experiment(cnn, x[5_000:7_000], *first(cfg.n_patch_eval), steps=cfg.patch_steps),
-    }
-
-
-def run_survey(cfg: SurveyConfig = FULL, out: Path | None = None, only: list[str] | None = None) -> dict:
-    """Run every experiment of ``cfg`` on one thread, skipping those that ``out`` already holds
-    with the same settings (``only``: run just these, again); write ``out`` after each one."""
-    from ..data import mnist
-    from ..models import load_pretrained
-    results = json.loads(out.read_text()) if out is not None and out.exists() else {}
-    config = _jsonable(asdict(cfg))
-    old = results.get("config", {})
-    for name in list(results.get("experiments", {})):          # keep what was run with these settings
-        if any(old.get(k) != config[k] for k in SETTINGS[name]):
-            for part in ("experiments", "seconds", "cpu_seconds"):
-                results.get(part, {}).pop(name, None)
-    results.update(command=COMMAND, config=config,
-                   versions={"torch": torch.__version__, "python": platform.python_version()},
-                   machine={"cpu_count": os.cpu_count(), "torch_threads": 1})
-    results.setdefault("experiments", {})
-    results.setdefault("seconds", {})
-    with threads(1):
-        models = {name: load_pretrained(name) for name in MODELS}
-        x, y = mnist("test").tensors()
-        for name, run in experiments(cfg, models, x, y).items():
-            if (only and name not in only) or (not only and name in results["experiments"]):
-                continue
-            start, cpu = time.perf_counter(), time.process_time()
-            torch.manual_seed(0)
-            results["experiments"][name] = run()
-            results["seconds"][name] = round(time.perf_counter() - start, 1)
-            results.setdefault("cpu_seconds", {})[name] = round(time.process_time() - cpu, 1)
-            print(f"{name}: {results['seconds'][name]:.0f} s", flush=True)
-            results["wall_seconds"] = round(sum(results["seconds"].values()), 1)
-            results["cpu_seconds_total"] = round(sum(results["cpu_seconds"].values()), 1)
-            results["complete"] = set(results["experiments"]) == set(SETTINGS)
-            if out is not None:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(_rounded(results)) + "\n")
-    return results
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value))
-
-
-def _rounded(value, digits: int = 5):
-    """Floats rounded to ``digits`` decimals, everywhere in a nested structure."""
-    if isinstance(value, float):
-        return round(value, digits)
-    if isinstance(value, dict):
-        return {k: _rounded(v, digits) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v, digits) for v in value]
-    return value
-
-
-def merge_results(parts: list[Path], out: Path) -> dict:
-    """One results file from the files of parallel runs (same configuration): every experiment,
-    with its seconds, taken from the part that holds it."""
-    results: dict = {}
-    for path in parts:
-        part = json.loads(Path(path).read_text())
-        if results and part["config"] != results["config"]:
-            raise ValueError(f"{path} was run with another configuration than {parts[0]}")
-        if not results:
-            results = {k: v for k, v in part.items() if k not in ("experiments", "seconds", "cpu_seconds")}
-            results.update(experiments={}, seconds={}, cpu_seconds={})
-        for name, value in part.get("experiments", {}).items():
-            results["experiments"][name] = value
-            results["seconds"][name] = part["seconds"][name]
-            results["cpu_seconds"][name] = part["cpu_seconds"][name]
-    results["wall_seconds"] = round(sum(results["seconds"].values()), 1)
-    results["cpu_seconds_total"] = round(sum(results["cpu_seconds"].values()), 1)
-    results["complete"] = set(results["experiments"]) == set(SETTINGS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_rounded(results)) + "\n")
-    return results
-
-
-def load_results(path: Path | None = None) -> dict:
-    """The stored full-size results (``data/results/attacks_survey.json``), checked complete."""
-    path = default_path() if path is None else Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild it with `{COMMAND}` (about 20 min of CPU)")
-    results = json.loads(path.read_text())
-    if not results.get("complete"):
-        raise ValueError(f"{path} is incomplete (a run was interrupted); finish it with `{COMMAND}`")
-    return results
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a few digits per experiment, printed only")
-    parser.add_argument("--out", type=Path, default=None, help="results file (default: data/results/)")
-    parser.add_argument("--only", nargs="*", help="run only these experiments")
-    parser.add_argument("--merge", nargs="+", type=Path, help="merge these results files into --out")
-    args = parser.parse_args(argv)
-    if args.merge:
-        merge_results(args.merge, args.out or default_path())
-    elif args.quick:
-        results = run_survey(QUICK, None, args.only)
-        print(json.dumps({k: v for k, v in results["experiments"].items()}, indent=1)[:6000])
-    else:
-        run_survey(FULL, args.out or default_path(), args.only)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""``python -m coursekit.attacks.survey``: the survey's command line (:func:`coursekit.attacks.survey.cli.main`)."""
+from .cli import main
+
+if __name__ == "__main__":
+    main()
