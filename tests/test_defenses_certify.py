@@ -327,3 +327,17 @@ def test_no_attack_beats_the_certificate(certified_model, test_set):
     assert not (fooled & certified).any(), "an attack fooled a certified example"
     # PGD (untargeted and targeted to every class) finds no more than the certificate allows
     assert 1 - fooled.float().mean() >= certified.float().mean()
+
+
+def test_each_bound_has_its_module_and_certify_keeps_every_name():
+    # one implementation per bound (ibp.py, wong_kolter.py; shared pieces in bounds.py), and the
+    # names importable from coursekit.defenses.certify as when it held all of them
+    import importlib
+    certify_module = importlib.import_module("coursekit.defenses.certify")
+    from coursekit.defenses import bounds, ibp, wong_kolter
+    for module, names in ((ibp, ("interval_bounds", "interval_step", "spec_interval")),
+                          (wong_kolter, ("wong_kolter_bounds", "dual_bounds")),
+                          (bounds, ("bound_layers", "input_box", "margin_spec", "_check_args"))):
+        for name in names:
+            obj = getattr(certify_module, name)
+            assert obj is getattr(module, name) and obj.__module__ == module.__name__, name

@@ -3,9 +3,12 @@
 =======================  ==================================================================
 module                   what it holds
 =======================  ==================================================================
-``certify``              bounds over the whole ε-ball: :func:`interval_bounds` (IBP),
-                         :func:`wong_kolter_bounds`, :func:`certify`,
-                         :func:`certified_accuracy`
+``certify``              certification over the whole ε-ball: :func:`margin_lower_bounds`,
+                         :func:`certify`, :func:`certified_accuracy`, with either bound:
+``ibp``                  interval bound propagation (Gowal et al. 2018):
+                         :func:`interval_bounds`, :func:`interval_step`
+``wong_kolter``          the dual network of Wong & Kolter 2018: :func:`wong_kolter_bounds`
+``bounds``               what both bounds share: the layers, the ε-ball as a box, the margins
 ``certified_training``   :func:`train_ibp`, IBP training with an ε ramp (Gowal et al. 2018)
 ``detector``             the safety net: :class:`ActivationDetector` (Metzen et al. 2017),
                          :func:`fit_detector`, :class:`RejectOrClassify`,
@@ -41,8 +44,9 @@ from .robust_model import ROBUST_RECIPES, TrainedModel, train_defended
 from .static import static_adversarial_set, static_adversarial_training
 from .adaptive import eot_attack, naive_vs_adaptive, pgd_attack
 from .certified_training import CERTIFIED_RECIPES, ibp_loss, train_ibp, worst_case_logits
-from .certify import (certified_accuracy, certify, interval_bounds, interval_step, margin_lower_bounds,
-                      wong_kolter_bounds)
+from .certify import certified_accuracy, certify, margin_lower_bounds
+from .ibp import interval_bounds, interval_step
+from .wong_kolter import wong_kolter_bounds
 from .detector import (ActivationDetector, RejectOrClassify, detection_report,
                        detector_aware_attack, fit_detector, train_detector)
 from .ensemble import Ensemble
