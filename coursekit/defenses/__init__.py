@@ -31,9 +31,10 @@ module                   what it holds
                          stored table (``python -m coursekit.defenses.lineup``)
 ``scoreboard``           one table of defenses × attacks (:class:`Defense`, :class:`AttackBudget`,
                          :func:`evaluate_defense`, :func:`defense_table`, :func:`format_table`),
-                         with APGD, Square and AutoAttack columns on request, and the one
-                         gradient-masking checklist read off a row (:func:`masking_checklist`;
-                         :func:`gradient_masking_checks` measures a row for one model)
+                         with APGD, Square and AutoAttack columns on request;
+                         :func:`gradient_masking_checks` measures a row for one model
+``masking``              the one gradient-masking checklist read off a row of that table
+                         (:func:`masking_checklist`)
 =======================  ==================================================================
 """
 from .adversarial import (RECIPES, AdvRecipe, accuracy_under_attack, adversarial_loss,
@@ -52,8 +53,9 @@ from .detector import (ActivationDetector, RejectOrClassify, detection_report,
 from .ensemble import Ensemble
 from .frontend import BPDA, SparsifyingFrontEnd, dct2, idct2, sparsified_classifier
 from .randomized import GaussianNoiseDefense, smoothing_radius_bound, with_test_time_dropout
+from .masking import masking_checklist
 from .scoreboard import (AttackBudget, Defense, defense_table, evaluate_defense, format_masking_report,
-                         format_table, gradient_masking_checks, masking_checklist)
+                         format_table, gradient_masking_checks)
 from .variants import VARIANTS
 
 # The shipped classifiers trained to resist attacks (notebook 02); every other shipped MNIST

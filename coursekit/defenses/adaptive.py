@@ -15,7 +15,7 @@ generator) -> x_adv``:
 
 A defense that only hides its gradient ("gradient masking": Papernot et al. 2017; Athalye
 et al. 2018) gives itself away; the checks that catch it are the course's one checklist,
-:func:`coursekit.defenses.scoreboard.masking_checklist`, read off a row of the defenses ×
+:func:`coursekit.defenses.masking.masking_checklist`, read off a row of the defenses ×
 attacks table (:func:`coursekit.defenses.scoreboard.gradient_masking_checks` measures that row
 for one model).
 """

@@ -1,10 +1,10 @@
 """Notebook 02's defenses, built one way for the notebook and for the stored table.
 
 Notebook 02 builds each defense in its own section and scores it on a few test digits, live.
-The full table (every defense × every attack of :mod:`coursekit.defenses.scoreboard`, AutoAttack's
-APGD-CE, APGD-T and Square included, on the first 500 test digits) takes longer than a lab session; it is built by the same functions and
-stored, with its command, budget, library versions and times, in
-``data/results/defense_table.json``:
+The full table (every defense × every attack of :mod:`coursekit.defenses.scoreboard`,
+AutoAttack's APGD-CE, APGD-T and Square included, on the first 500 test digits) takes longer
+than a lab session; it is built by the same functions and stored, with its command, budget,
+library versions and times, in ``data/results/defense_table.json``:
 
     python -m coursekit.defenses.lineup           # the full table (about 30 min of CPU; --n 100: 6)
     python -m coursekit.defenses.lineup --quick   # 20 digits and a small budget, printed only
@@ -41,7 +41,8 @@ from .detector import fit_detector
 from .ensemble import Ensemble
 from .frontend import sparsified_classifier
 from .randomized import GaussianNoiseDefense, with_test_time_dropout
-from .scoreboard import COLUMNS, AttackBudget, Defense, evaluate_defense, masking_checklist
+from .masking import masking_checklist
+from .scoreboard import COLUMNS, AttackBudget, Defense, evaluate_defense
 
 SOURCE = "mnist-cnn (no defense)"  # the first row: its PGD-40 examples are every row's transfer attack
 EPS = 0.3                          # the L∞ threat model of notebook 02 (Madry et al. 2018, MNIST)

@@ -1,10 +1,10 @@
-"""One table of defenses × attacks, and the gradient-masking checklist read off each row.
+"""One table of defenses × attacks: each row a defense, each column an attack that knows it.
 
 Carlini et al. 2019 ("On Evaluating Adversarial Robustness", §4-§5) ask an evaluation to
 report, for one threat model (here L∞, ε), the strongest *adaptive* attack, an iterative
 attack beside a single step, many steps and random restarts, a gradient-free attack and a
-transfer attack, and to read the warning signs of gradient masking off those numbers
-(Athalye, Carlini & Wagner 2018, §3.1). :func:`evaluate_defense` measures one row:
+transfer attack, and to read the warning signs of gradient masking off those numbers (the
+checklist of :mod:`~coursekit.defenses.masking`). :func:`evaluate_defense` measures one row:
 
 ==============  ===========================================================================
 column          the attack (on the system as the attacker sees it, see :class:`Defense`)
@@ -29,9 +29,8 @@ certified       share of digits proven robust at ``cert_eps`` (IBP, or Wong & Ko
 Each attack runs on every digit, and the row keeps, per digit, who won (``per_digit``), so
 that the attacks can be compared digit by digit: the AutoAttack column counts the digits
 that all three of its attacks failed to break (the same digits as running each on the
-survivors of the one before). :func:`masking_checklist` turns a row into pass/fail checks:
-the course's one gradient-masking checklist. "Accuracy" means the share of
-digits on which the *defender* wins: classified correctly, or, for a detector system
+survivors of the one before). "Accuracy" means the share of digits on which the *defender*
+wins: classified correctly, or, for a detector system
 (:class:`~coursekit.defenses.detector.RejectOrClassify`), rejected when attacked (Carlini &
 Wagner 2017 count an attack as successful only when it is accepted and wrong). On clean
 digits a rejection is an error.
@@ -50,12 +49,11 @@ from ..attacks import QueryCounter, apgd, apgd_t, eot_pgd, no_transform, pgd, sp
 from ..attacks._common import check_attack_args, check_positive, eval_mode, predict_labels
 from .certify import METHODS, certified_accuracy
 from .detector import RejectOrClassify, runner_up
+from .masking import BLACK_BOX, WHITE_BOX, masking_checklist
 
 COLUMNS = ("clean", "FGSM", "PGD-40", "PGD-50×10", "APGD-CE", "APGD-T", "SPSA", "Square",
            "AutoAttack", "transfer", "ε=1", "certified")
 AUTOATTACK_COLUMNS = ("APGD-CE", "APGD-T", "Square", "AutoAttack")
-WHITE_BOX = ("FGSM", "PGD-40", "PGD-50×10", "APGD-CE", "APGD-T")     # gradient attacks
-BLACK_BOX = ("SPSA", "Square", "transfer")                            # no gradient of the system
 
 
 @dataclass(frozen=True)
@@ -293,43 +291,6 @@ def evaluate_defense(defense: Defense, x: torch.Tensor, y: torch.Tensor,
     row["x_pgd40"] = torch.cat(x_pgd40)
     row["eval_seconds"] = time.perf_counter() - start
     return row
-
-
-def masking_checklist(row: dict, tolerance: float = 0.05, black_box_alone: float = 0.005) -> dict:
-    """The course's gradient-masking checklist: the warning signs (Athalye et al. 2018, §3.1;
-    Carlini et al. 2019, §5) read off a row of :func:`evaluate_defense`; True means passed.
-
-    * iterative attacks beat a single step: PGD-40 ≤ FGSM;
-    * more steps and restarts do not help the defender: PGD-50×10 ≤ PGD-40;
-    * black box does not beat white box: every black-box column (SPSA, Square, transfer) ≥ the
-      best iterative white-box one (PGD, APGD-CE, APGD-T);
-    * and digit by digit (rows measured with the AutoAttack columns): at most a share
-      ``black_box_alone`` (0.5%) of the digits fall to a black-box attack while every
-      white-box attack failed on them. Each such digit is a finding: the gradient missed an
-      adversarial example that a search without gradients found;
-    * an unbounded attack wins: accuracy at ε = 1 is 0.
-
-    The aggregate comparisons allow ``tolerance`` (sampling noise on a few digits, a random
-    defense). A check whose columns the row lacks (NaN) is left out.
-    """
-    for name, value in (("tolerance", tolerance), ("black_box_alone", black_box_alone)):
-        if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-
-    def measured(c):
-        return c in row and not math.isnan(row[c])
-
-    white = min(row[c] for c in WHITE_BOX if c != "FGSM" and measured(c))   # iterative ones
-    black = [row[c] for c in BLACK_BOX if measured(c)]
-    checks = {
-        "iterative beats one step": row["PGD-40"] <= row["FGSM"] + tolerance,
-        "more steps and restarts do not help": row["PGD-50×10"] <= row["PGD-40"] + tolerance,
-        "black box does not beat white box": min(black) >= white - tolerance,
-    }
-    if measured("black box alone"):
-        checks["no digit falls to a black box alone"] = row["black box alone"] <= black_box_alone
-    checks["accuracy reaches 0 at ε = 1"] = row["ε=1"] <= tolerance
-    return checks
 
 
 def defense_table(defenses: list[Defense], x: torch.Tensor, y: torch.Tensor,
