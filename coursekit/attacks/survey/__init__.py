@@ -3,8 +3,8 @@
 Each experiment of notebook 01 is one function; the notebook calls the same functions on a
 few digits, live, and reads the full-size results from ``data/results/attacks_survey.json``:
 
-    python -m coursekit.attacks.survey            # every experiment at full size (about 20 min of CPU)
-    python -m coursekit.attacks.survey --quick    # the same on a few digits, printed only
+    python -m coursekit.attacks.survey          # every experiment at full size (about 20 min CPU)
+    python -m coursekit.attacks.survey --quick  # the same on a few digits, printed only
 
 The run is resumable: an experiment already in the file with the same settings is not
 repeated. On a machine with cores to spare, groups of experiments can run in parallel

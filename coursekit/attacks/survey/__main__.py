@@ -1,4 +1,4 @@
-"""``python -m coursekit.attacks.survey``: the survey's command line (:func:`coursekit.attacks.survey.cli.main`)."""
+"""``python -m coursekit.attacks.survey``: the survey's command line (:func:`.cli.main`)."""
 from .cli import main
 
 if __name__ == "__main__":
