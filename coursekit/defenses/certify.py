@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..attacks._common import eval_mode, predict_labels
 from ..validate import check_labels, check_positive
-from .bounds import AFFINE, SUPPORTED, _check_args, _check_spec, bound_layers, input_box, margin_spec
+from .bounds import AFFINE, SUPPORTED, _check_args, bound_layers, input_box, margin_spec
 from .ibp import interval_bounds, interval_step, spec_interval
 from .wong_kolter import dual_bounds, wong_kolter_bounds
 
