@@ -26,13 +26,12 @@ transfer        examples forged on another model, handed over as they are (Paper
 certified       share of digits proven robust at ``cert_eps`` (IBP, or Wong & Kolter)
 ==============  ===========================================================================
 
-Each attack runs on every digit, and the row keeps, per digit, who won (``per_digit``), so
-that the attacks can be compared digit by digit: the AutoAttack column counts the digits
-that all three of its attacks failed to break (the same digits as running each on the
-survivors of the one before). "Accuracy" means the share of digits on which the *defender*
-wins: classified correctly, or, for a detector system
-(:class:`~coursekit.defenses.detector.RejectOrClassify`), rejected when attacked (Carlini &
-Wagner 2017 count an attack as successful only when it is accepted and wrong). On clean
+Each attack runs on every digit, and the row keeps, per digit, who won (``per_digit``), so that the
+attacks can be compared digit by digit: the AutoAttack column counts the digits that all three of
+its attacks failed to break (the same digits as running each on the survivors of the one before).
+"Accuracy" means the share of digits on which the *defender* wins: classified correctly, or, for a
+detector system (:class:`~coursekit.defenses.detector.RejectOrClassify`), rejected when attacked
+(Carlini & Wagner 2017 count an attack as successful only when it is accepted and wrong). On clean
 digits a rejection is an error.
 """
 from __future__ import annotations
