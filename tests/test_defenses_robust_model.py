@@ -10,10 +10,10 @@ import torch
 
 import coursekit as ck
 from coursekit.defenses.adversarial import robust_accuracy
-from coursekit.defenses.robust_model import ROBUST_RECIPES, train_defended
+from coursekit.defenses.robust_model import train_defended
 from coursekit.models import load_pretrained
 from coursekit.models.pretrained import read_manifest
-from coursekit.pretrain import main as pretrain_main
+from coursekit.pretrain import ROBUST_RECIPES, main as pretrain_main
 from coursekit.train import accuracy
 
 NAME, EPS = "mnist-cnn-robust", 0.3

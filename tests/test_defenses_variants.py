@@ -1,4 +1,4 @@
-"""The adversarial-training variants that notebook 02 ships (coursekit.defenses.variants): what
+"""The adversarial-training variants that notebook 02 ships (coursekit.pretrain.defended): what
 their manifests claim, measured again where it is cheap, and the claims the notebook reads
 from them (catastrophic overfitting of FGSM training; robustness of PGD training, logit
 pairing and the lecture's mixed loss; the price of PGD training)."""
@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from coursekit.attacks import pgd
-from coursekit.defenses.variants import N_EVAL, N_REPEAT, VARIANTS
 from coursekit.models import load_pretrained
 from coursekit.models.pretrained import read_manifest
-from coursekit.pretrain import main as pretrain_main
+from coursekit.pretrain import N_EVAL, N_REPEAT, ROBUST_RECIPES, VARIANTS, main as pretrain_main
 from coursekit.train import accuracy
 
 NAMES = sorted(VARIANTS)
@@ -43,8 +42,6 @@ def test_manifest_records_the_recipe_and_how_it_was_measured(name, manifest):
 def test_three_variants_change_one_thing_in_the_robust_recipe():
     """FGSM training, logit pairing and the mixed loss are "mnist-cnn-robust" with one change,
     so that the notebook's curves compare like with like."""
-    from coursekit.defenses.robust_model import ROBUST_RECIPES
-
     base = asdict(ROBUST_RECIPES["mnist-cnn-robust"][2])
     for name, allowed in {"mnist-cnn-fgsm": {"attack"}, "mnist-cnn-alp": {"loss", "lam"},
                           "mnist-cnn-mixed": {"loss", "lam"}}.items():

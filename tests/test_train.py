@@ -2,9 +2,7 @@ import pytest
 import torch
 
 from coursekit.data import mnist
-from coursekit.models import MnistCNN, load_checkpoint
-from coursekit.models.pretrained import read_manifest, sha256
-from coursekit.pretrain import main as pretrain_main
+from coursekit.models import MnistCNN
 from coursekit.train import accuracy, batches, predict, random_shift, train_classifier
 
 
@@ -77,33 +75,3 @@ def test_random_shift_keeps_shape_range_and_mass():
     assert shifted.shape == x.shape
     assert torch.equal(shifted.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
     assert not torch.equal(shifted, x)
-
-
-def test_pretrain_command_is_deterministic(tmp_path):
-    # the same recipe and seed must give the same file, byte for byte (quick scale here;
-    # the shipped files are produced by the same code path at full scale)
-    pretrain_main(["mnist-mlp", "--quick", "--out", str(tmp_path / "a")])
-    pretrain_main(["mnist-mlp", "--quick", "--out", str(tmp_path / "b")])
-    a, b = read_manifest(tmp_path / "a")["mnist-mlp"], read_manifest(tmp_path / "b")["mnist-mlp"]
-    assert a["sha256"] == b["sha256"] == sha256(tmp_path / "a" / "mnist-mlp.pt")
-    model = load_checkpoint(tmp_path / "a" / "mnist-mlp.pt", arch="mnist-mlp")
-    assert not model.training
-
-
-def test_pretrain_rejects_unknown_names():
-    with pytest.raises(SystemExit):
-        pretrain_main(["mnist-gpt"])
-
-
-def test_every_shipped_model_has_exactly_one_recipe():
-    from coursekit import pretrain as P
-    from coursekit.models.pretrained import read_manifest
-
-    registries = (P.RECIPES, P.GAN_RECIPES, P.CERTIFIED_RECIPES, P.VARIANTS, P.ROBUST_RECIPES,
-                  P.TRANSLATION_RECIPES)
-    assert len(P.BUILDERS) == sum(len(r) for r in registries)  # no name in two registries
-    assert set(read_manifest()) <= set(P.BUILDERS)              # every shipped file can be rebuilt
-    assert list(P.BUILDERS).index("mnist-cnn") < list(P.BUILDERS).index("mnist-dcgan")
-    assert list(P.BUILDERS).index("mnistm-cnn") < list(P.BUILDERS).index("mnist-cyclegan")
-    with pytest.raises(ValueError, match="unknown recipe 'nope'"):
-        P.pretrain("nope")

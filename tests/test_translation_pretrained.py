@@ -20,8 +20,7 @@ from coursekit.gan.superres import classifier_features, feature_fid
 from coursekit.metrics import classification_accuracy_score
 from coursekit.models import load_pretrained
 from coursekit.models.pretrained import load_extra, read_manifest
-from coursekit.pretrain import main as pretrain_main
-from coursekit.pretrain_translation import LENET_FEATURE_LAYER, PIX2PIX, PIX2PIX_VARIANTS, sr_scores
+from coursekit.pretrain import LENET_FEATURE_LAYER, PIX2PIX, PIX2PIX_VARIANTS, main as pretrain_main, sr_scores
 from coursekit.train import accuracy, predict
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,7 +11,8 @@ after a warm-up on clean data, while κ goes down from 1 to ``kappa_end`` (their
 recipe: 2k warm-up steps, 10k ramp steps, κ_end = 0.5, and a training ε larger than the one
 tested: ε_train = 0.2 for ε_test = 0.1).
 
-The training loop is :func:`coursekit.train.train_classifier` with this loss plugged in.
+The training loop is :func:`coursekit.train.train_classifier` with this loss plugged in. The
+shipped "mnist-certified" is trained by its recipe in :mod:`coursekit.pretrain.defended`.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from torch import nn
 
 from ..train import train_classifier
 from ..validate import check_labels
-from .certify import _check_args, bound_layers, certified_accuracy, interval_bounds, margin_spec
+from .certify import _check_args, bound_layers, interval_bounds, margin_spec
 
 
 def ramp(t: float, start: float, length: float) -> float:
@@ -94,62 +95,3 @@ def train_ibp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 0
     return train_classifier(model, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                             progress=progress, loss_fn=loss_fn, on_epoch_end=record_schedule)
 
-
-# The shipped certified model: name -> (architecture, its arguments, train_ibp arguments, ε tested).
-CERTIFIED_RECIPES = {
-    "mnist-certified": ("mnist-cnn-small", {},
-                        {"eps": 0.2, "epochs": 15, "lr": 1e-3, "batch_size": 100, "warmup": 0.05,
-                         "ramp_length": 0.5, "kappa_end": 0.5}, 0.1),
-}
-
-
-def pretrain_certified(name: str, out=None, quick: bool = False, seed: int = 0) -> dict:
-    """Train recipe ``name`` with IBP, measure it on the full MNIST test set, register it.
-
-    Records: clean accuracy; certified accuracy at the tested ε by IBP and by Wong & Kolter;
-    accuracy under PGD-40 (α = 2.5ε/40, one random start); training seconds, threads and
-    the machine's load average (a shared machine slows training down); the ε/κ schedule
-    and loss per epoch. ``quick`` trains 1 epoch on 512 digits and measures 256 (for tests).
-    """
-    import os
-    import time
-
-    from ..attacks import pgd
-    from ..models import build
-    from ..models.pretrained import recipe_data, register
-    from ..train import accuracy
-    from .adversarial import accuracy_under_attack
-
-    arch, kwargs, train_kwargs, eps = CERTIFIED_RECIPES[name]
-    x, y, x_test, y_test, train_kwargs = recipe_data(train_kwargs, quick, seed)
-    model = build(arch, **kwargs)
-    load_before = os.getloadavg()[0]
-    start = time.perf_counter()
-    history = train_ibp(model, x, y, seed=seed, **train_kwargs)
-    seconds = time.perf_counter() - start
-    load_after = os.getloadavg()[0]
-    model.eval()
-    clean = accuracy(model, x_test, y_test)
-    cert_ibp = certified_accuracy(model, x_test, y_test, eps, method="ibp")
-    start = time.perf_counter()
-    cert_wk = certified_accuracy(model, x_test, y_test, eps, method="wong-kolter", progress=True)
-    wk_seconds = time.perf_counter() - start
-    g = torch.Generator().manual_seed(seed)
-    pgd_acc = accuracy_under_attack(
-        model, x_test, y_test, lambda m, xb, yb: pgd(m, xb, yb, eps, 2.5 * eps / 40, 40, generator=g))
-    metrics = {
-        "eps": eps, "test_accuracy": round(clean, 4), "certified_accuracy_ibp": round(cert_ibp, 4),
-        "certified_accuracy_wong_kolter": round(cert_wk, 4), "pgd40_accuracy": round(pgd_acc, 4),
-        "train_seconds": round(seconds, 1), "wong_kolter_seconds": round(wk_seconds, 1),
-        "epochs": history[-1]["epoch"], "threads": torch.get_num_threads(),
-        "load_average": [round(load_before, 2), round(load_after, 2)],
-        "history": [{k: round(r[k], 4) for k in ("epoch", "eps", "kappa", "loss", "train_acc")}
-                    for r in history],
-        "n_test": len(x_test),
-    }
-    path = register(name, model, arch, kwargs, metrics, folder=out)
-    print(f"{name}: clean {clean:.2%}, certified at eps={eps}: {cert_ibp:.2%} (IBP), "
-          f"{cert_wk:.2%} (Wong-Kolter, {wk_seconds:.0f} s), PGD-40 {pgd_acc:.2%}; "
-          f"{seconds:.0f} s of training on {torch.get_num_threads()} thread(s), load average "
-          f"{load_before:.1f} -> {load_after:.1f} -> {path}")
-    return metrics

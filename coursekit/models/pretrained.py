@@ -87,21 +87,6 @@ def load_pretrained(name: str, device=None) -> nn.Module:
     return load_checkpoint(path, arch=entry["arch"], name=name).to(device)
 
 
-def recipe_data(train_kwargs: dict, quick: bool = False, seed: int = 0) -> tuple:
-    """The start of every classifier recipe: seed everything from ``seed`` and load MNIST's
-    training and test tensors. ``quick`` (the tests' tiny run): 512 training and 256 test
-    digits, and one epoch. Returns (x, y, x_test, y_test, train_kwargs)."""
-    from ..config import seed_all
-    from ..data import mnist
-
-    seed_all(seed)
-    x, y = mnist("train").tensors()
-    x_test, y_test = mnist("test").tensors()
-    if quick:
-        return x[:512], y[:512], x_test[:256], y_test[:256], {**train_kwargs, "epochs": 1}
-    return x, y, x_test, y_test, train_kwargs
-
-
 def register(name: str, model: nn.Module, arch: str, kwargs: dict, metrics: dict,
              folder: Path | None = None) -> Path:
     """Save ``model`` as ``<name>.pt`` and record it in the manifest (used by coursekit.pretrain)."""

@@ -4,7 +4,7 @@ constant-then-linear learning-rate schedule and the training loop (Zhu et al. 20
 
 Neighbours in ``coursekit/gan/cyclegan/``: the networks are in ``nets.py``, the losses and the
 two steps the loop takes in ``losses.py``, judging a translation in ``evaluation.py``; the
-pretrained "mnist-cyclegan" is made by ``coursekit/pretrain_translation.py``.
+pretrained "mnist-cyclegan" is made by ``coursekit/pretrain/translation.py``.
 """
 from __future__ import annotations
 

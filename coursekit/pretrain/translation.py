@@ -1,9 +1,5 @@
-"""Recipes for notebook 06's shipped files (image-to-image translation).
+"""Recipes for notebook 06's shipped files (image-to-image translation):
 
-``python -m coursekit.pretrain NAME`` runs them like every other recipe:
-
-* "mnistm-cnn": the course CNN for colour digits, trained on MNIST-M; the judge of
-  MNIST → MNIST-M translations (as "mnist-cnn" judges the way back).
 * "mnist-cyclegan": the two generators of a CycleGAN between MNIST (domain A) and MNIST-M
   (domain B), the "mnist" preset of :mod:`coursekit.gan.cyclegan`. The domains are
   *unpaired* for real: A is MNIST training digits 0–29,999, B is MNIST-M built from digits
@@ -16,21 +12,22 @@
 * "mnist-sr-l1" and "mnist-srgan": ×4 super-resolution (7 → 28 px) trained with L1, then
   SRGAN (content loss on "mnist-cnn" features + 10⁻³ adversarial), initialised from the L1 one.
 
-Each records in the manifest the figures its test checks (semantic consistency both ways,
-accuracy, PSNR, FID on the 10,000 test digits), its training seconds and thread count.
+The judge of MNIST → MNIST-M translations, "mnistm-cnn", is a classifier recipe
+(:mod:`coursekit.pretrain.classifiers`). Each records in the manifest the figures its test
+checks (semantic consistency both ways, accuracy, PSNR, FID on the 10,000 test digits).
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
 
-from .config import pretrained_dir, seed_all
-from .data import mnist, mnist_m
-from .models import build, load_pretrained
-from .models.pretrained import load_checkpoint, register, register_extra
-from .train import accuracy, random_shift, train_classifier
+from ..config import pretrained_dir
+from ..data import mnist, mnist_m
+from ..models import load_pretrained
+from ..models.pretrained import load_checkpoint
+from ..train import accuracy
+from .preamble import QUICK_STEPS, QUICK_TEST, QUICK_TRAIN, Run
 
 LENET_FEATURE_LAYER = 11  # the ReLU after LeNet's Linear(120 → 84): its 84-d penultimate features
 N_A = 30_000  # MNIST training digits [0, N_A) are domain A, MNIST-M of [N_A, 60,000) domain B
@@ -45,6 +42,9 @@ CYCLEGAN_VARIANTS: dict[str, dict] = {
 # D: PatchDiscriminator(n_layers=1), each score sees a 16×16 window of the 28-px pair (12×12 scores)
 PIX2PIX = {"arch": {"in_channels": 1, "out_channels": 1, "num_downs": 2, "ngf": 32},
            "ndf": 32, "n_layers": 1, "steps": 2000, "batch_size": 32}
+# name -> (task, adversarial?): the task's pairs come from coursekit.data.translation
+PIX2PIX_VARIANTS = {"mnist-pix2pix": ("edges", True), "mnist-pix2pix-l1": ("edges", False),
+                    "mnist-pix2pix-half": ("half", True), "mnist-pix2pix-half-l1": ("half", False)}
 SR = {"arch": {"channels": 1, "nf": 32, "n_blocks": 4, "factor": 4},
       "l1": {"steps": 3000, "batch_size": 32, "lr": 1e-3, "schedule": "cosine"},
       "gan": {"steps": 1200, "batch_size": 32, "lr": 1e-4, "schedule": "constant", "ndf": 32, "feature_layer": 13}}
@@ -56,26 +56,6 @@ def _model(name: str, out: Path | None):
     if out is not None and path.is_file():
         return load_checkpoint(path, name=name)
     return load_pretrained(name)
-
-
-def pretrain_mnistm_cnn(name: str = "mnistm-cnn", out: Path | None = None, quick: bool = False,
-                        seed: int = 0) -> dict:
-    """The "mnist-cnn" architecture with 3 input channels, trained on MNIST-M's 60,000 digits."""
-    arch, kwargs = "mnist-cnn", {"channels": 3}
-    seed_all(seed)
-    n, n_test, epochs = (512, 256, 1) if quick else (None, None, 5)
-    x, y = mnist_m("train").tensors(n)
-    x_test, y_test = mnist_m("test").tensors(n_test)
-    model = build(arch, **kwargs)
-    start = time.perf_counter()
-    train_classifier(model, x, y, epochs=epochs, lr=3e-3, batch_size=128, augment=random_shift, seed=seed)
-    seconds = time.perf_counter() - start
-    acc = accuracy(model, x_test, y_test)
-    metrics = {"test_accuracy": round(acc, 4), "train_seconds": round(seconds, 1), "epochs": epochs,
-               "threads": torch.get_num_threads()}
-    path = register(name, model, arch, kwargs, metrics, folder=out)
-    print(f"{name}: MNIST-M test accuracy {acc:.2%} after {seconds:.0f} s of training -> {path}")
-    return metrics
 
 
 def unpaired_domains(n: int | None = None):
@@ -97,7 +77,7 @@ def unpaired_domains(n: int | None = None):
 def semantic_consistency(gens, judge_a, judge_b, n: int | None = None) -> dict:
     """Both directions on the first ``n`` test digits (all 10,000 if None): the share of
     G_ab(MNIST) that "mnistm-cnn" labels right, and of G_ba(MNIST-M) that "mnist-cnn" does."""
-    from .gan.cyclegan import translation_accuracy
+    from ..gan.cyclegan import translation_accuracy
 
     xa, ya = mnist("test").tensors(n)
     xb, yb = mnist_m("test").tensors(n)
@@ -110,40 +90,29 @@ def pretrain_cyclegan(name: str = "mnist-cyclegan", out: Path | None = None, qui
     """CycleGAN MNIST ↔ MNIST-M: the "mnist" preset with the changes of variant ``name``
     (:data:`CYCLEGAN_VARIANTS`). Records semantic consistency over training (1,000 test digits)
     and at the end (all 10,000), and the loss history in ``<name>-history.pt``."""
-    from .gan.cyclegan import build_cyclegan, generator_kwargs, get_preset, train_cyclegan
+    from ..gan.cyclegan import build_cyclegan, generator_kwargs, get_preset, train_cyclegan
 
     config = get_preset("mnist", **CYCLEGAN_VARIANTS[name])
-    steps, n_curve, n_final = (CYCLEGAN_STEPS, 1000, None) if not quick else (4, 100, 200)
-    seed_all(seed)
-    sample_a, sample_b = unpaired_domains(n=512 if quick else None)
+    run = Run(name, out, quick, seed)
+    steps, n_curve, n_final = run.size((CYCLEGAN_STEPS, 1000, None), (QUICK_STEPS, 100, 200))
+    sample_a, sample_b = unpaired_domains(n=run.size(None, QUICK_TRAIN))
     judge_a, judge_b = load_pretrained("mnist-cnn"), _model("mnistm-cnn", out)
     gens, d_a, d_b = build_cyclegan(config)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    history = train_cyclegan(
-        gens, d_a, d_b, sample_a, sample_b, config, steps, seed=seed,
-        eval_fn=lambda G: semantic_consistency(G, judge_a, judge_b, n_curve), eval_every=max(1, steps // 10))
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    with run.timed():
+        history = train_cyclegan(
+            gens, d_a, d_b, sample_a, sample_b, config, steps, seed=seed,
+            eval_fn=lambda G: semantic_consistency(G, judge_a, judge_b, n_curve), eval_every=max(1, steps // 10))
     final = semantic_consistency(gens, judge_a, judge_b, n_final)
     metrics = {"semantic_consistency": {k: round(v, 4) for k, v in final.items()},
                "consistency_curve": [[e["step"], round(e["mnist_to_mnistm"], 4), round(e["mnistm_to_mnist"], 4)]
                                      for e in history["evals"]],
                "lambda_cycle": config.lambda_cycle, "lambda_cycle_b": config.lambda_cycle_b,
-               "steps": steps, "batch_size": config.batch_size,
-               "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
-               "threads": torch.get_num_threads()}
-    path = register(name, gens, "cyclegan-generators", generator_kwargs(config), metrics, folder=out)
+               "steps": steps, "batch_size": config.batch_size}
     losses = {k: torch.tensor(v) for k, v in history.items() if k != "evals"}
-    extra = path.with_name(f"{name}-history.pt")
-    torch.save({"losses": losses, "consistency_curve": metrics["consistency_curve"]}, extra)
-    register_extra(name, extra, folder=out)
-    print(f"{name}: semantic consistency MNIST → MNIST-M {final['mnist_to_mnistm']:.2%}, "
-          f"MNIST-M → MNIST {final['mnistm_to_mnist']:.2%}, {seconds:.0f} s of training -> {path}")
-    return metrics
-
-
-# name -> (task, adversarial?): the task's pairs come from coursekit.data.translation
-PIX2PIX_VARIANTS = {"mnist-pix2pix": ("edges", True), "mnist-pix2pix-l1": ("edges", False),
-                    "mnist-pix2pix-half": ("half", True), "mnist-pix2pix-half-l1": ("half", False)}
+    return run.finish(gens, "cyclegan-generators", generator_kwargs(config), metrics,
+                      f"semantic consistency MNIST → MNIST-M {final['mnist_to_mnistm']:.2%}, "
+                      f"MNIST-M → MNIST {final['mnistm_to_mnist']:.2%}",
+                      extra={"losses": losses, "consistency_curve": metrics["consistency_curve"]})
 
 
 def pretrain_pix2pix(name: str = "mnist-pix2pix", out: Path | None = None, quick: bool = False,
@@ -152,24 +121,27 @@ def pretrain_pix2pix(name: str = "mnist-pix2pix", out: Path | None = None, quick
     edges → MNIST digits ("mnist-pix2pix"), or the upper half of a digit → the whole digit
     ("mnist-pix2pix-half"). The "-l1" variants train the same U-Net on the L1 term alone, the
     baseline of Isola et al. 2017 (Table 1), with the same steps and data."""
-    from .data.translation import edges_and_digits, half_and_digits
-    from .gan.pix2pix import UnetGenerator, conditional_discriminator, train_pix2pix
-    from .gan.superres import classifier_features, feature_fid
-    from .metrics import fid
+    from ..data.translation import edges_and_digits, half_and_digits
+    from ..gan.cyclegan import translate
+    from ..gan.pix2pix import UnetGenerator, conditional_discriminator, train_pix2pix
+    from ..gan.superres import classifier_features, feature_fid
+    from ..metrics import fid
 
     task, adversarial = PIX2PIX_VARIANTS[name]
     pairs = edges_and_digits if task == "edges" else half_and_digits
-    seed_all(seed)
-    inputs, outputs, _ = pairs("train", 512 if quick else None)
-    inputs_t, outputs_t, labels_t = pairs("test", 256 if quick else None)
-    steps = 4 if quick else PIX2PIX["steps"]
+    run = Run(name, out, quick, seed)
+    inputs, outputs, _ = pairs("train", run.size(None, QUICK_TRAIN))
+    inputs_t, outputs_t, labels_t = pairs("test", run.size(None, QUICK_TEST))
+    steps = run.size(PIX2PIX["steps"], QUICK_STEPS)
     G = UnetGenerator(**PIX2PIX["arch"])
     D = conditional_discriminator(1, 1, ndf=PIX2PIX["ndf"], n_layers=PIX2PIX["n_layers"]) if adversarial else None
-    start, cpu_start = time.perf_counter(), time.process_time()
-    train_pix2pix(G, D, lambda n, g: (lambda i: (inputs[i], outputs[i]))(torch.randint(len(inputs), (n,), generator=g)),
-                  steps, batch_size=PIX2PIX["batch_size"], seed=seed)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    from .gan.cyclegan import translate
+
+    def sample_pairs(n, g):
+        i = torch.randint(len(inputs), (n,), generator=g)
+        return inputs[i], outputs[i]
+
+    with run.timed():
+        train_pix2pix(G, D, sample_pairs, steps, batch_size=PIX2PIX["batch_size"], seed=seed)
     with torch.no_grad():
         fake = translate(G, inputs_t)
     acc = accuracy(load_pretrained("mnist-cnn"), fake, labels_t)
@@ -178,12 +150,9 @@ def pretrain_pix2pix(name: str = "mnist-pix2pix", out: Path | None = None, quick
                "fid_mnist_features": round(fid(fake, outputs_t, progress=False), 3),
                "fid_lenet_features": round(feature_fid(lenet, fake, outputs_t), 3),
                "task": task, "adversarial": adversarial, "steps": steps, "batch_size": PIX2PIX["batch_size"],
-               "d_layers": PIX2PIX["n_layers"] if D is not None else None,
-               "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
-               "threads": torch.get_num_threads()}
-    path = register(name, G, "unet-generator", PIX2PIX["arch"], metrics, folder=out)
-    print(f"{name}: mnist-cnn labels {acc:.2%} of the drawn test digits right, {seconds:.0f} s -> {path}")
-    return metrics
+               "d_layers": PIX2PIX["n_layers"] if D is not None else None}
+    return run.finish(G, "unet-generator", PIX2PIX["arch"], metrics,
+                      f"mnist-cnn labels {acc:.2%} of the drawn test digits right")
 
 
 def sr_scores(G, n: int | None = None) -> dict:
@@ -191,8 +160,8 @@ def sr_scores(G, n: int | None = None) -> dict:
     against the digits themselves; G=None scores bicubic interpolation. FID twice: in the
     features of "mnist-cnn" (whose last convolution is also SRGAN's content loss, so that FID
     is partly circular) and of "mnist-lenet", which no super-resolution model trained against."""
-    from .gan.superres import bicubic, classifier_features, downscale, feature_fid, psnr, upscale
-    from .metrics import fid
+    from ..gan.superres import bicubic, classifier_features, downscale, feature_fid, psnr, upscale
+    from ..metrics import fid
 
     x, _ = mnist("test").tensors(n)
     low = downscale(x)
@@ -207,55 +176,43 @@ def pretrain_sr(name: str = "mnist-sr-l1", out: Path | None = None, quick: bool 
     initialised from "mnist-sr-l1" as Ledig et al. start from SRResNet). Both record the PSNR
     on the first 1,000 test digits along training, so that one can see whether the L1 network
     had converged before SRGAN took over."""
-    from .gan.superres import (SRDiscriminator, SRGenerator, classifier_features, downscale, psnr,
-                               train_sr)
+    from ..gan.superres import SRDiscriminator, SRGenerator, classifier_features, downscale, psnr, train_sr
 
-    seed_all(seed)
-    x = mnist("train").tensors(512 if quick else None)[0]
+    run = Run(name, out, quick, seed)
+    x = mnist("train").tensors(run.size(None, QUICK_TRAIN))[0]
     sample = lambda n, g: x[torch.randint(len(x), (n,), generator=g)]  # noqa: E731
-    x_curve = mnist("test").tensors(100 if quick else 1000)[0]
+    x_curve = mnist("test").tensors(run.size(1000, 100))[0]
     curve = lambda G: {"psnr": psnr(G(downscale(x_curve)), x_curve)}  # noqa: E731
     gan = name == "mnist-srgan"
-    recipe = dict(SR["gan" if gan else "l1"])
-    if quick:
-        recipe["steps"] = 4
+    recipe = run.shrink(dict(SR["gan" if gan else "l1"]), "steps")
     G = SRGenerator(**SR["arch"])
     gan_args = {}
     if gan:
         G.load_state_dict(_model("mnist-sr-l1", out).state_dict())
         gan_args = {"D": SRDiscriminator(channels=1, ndf=recipe["ndf"]),
                     "phi": classifier_features(load_pretrained("mnist-cnn"), layer=recipe["feature_layer"])}
-    start, cpu_start = time.perf_counter(), time.process_time()
-    history = train_sr(G, sample, recipe["steps"], recipe["batch_size"], recipe["lr"], seed=seed,
-                       schedule=recipe["schedule"], eval_fn=curve, eval_every=max(1, recipe["steps"] // 10),
-                       **gan_args)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    n = 500 if quick else None
+    with run.timed():
+        history = train_sr(G, sample, recipe["steps"], recipe["batch_size"], recipe["lr"], seed=seed,
+                           schedule=recipe["schedule"], eval_fn=curve, eval_every=max(1, recipe["steps"] // 10),
+                           **gan_args)
+    n = run.size(None, 500)
     scores = {"bicubic": sr_scores(None, n), name: sr_scores(G, n)}
     metrics = {"psnr_db": {k: round(v["psnr"], 3) for k, v in scores.items()},
                "fid_mnist_features": {k: round(v["fid"], 3) for k, v in scores.items()},
                "fid_lenet_features": {k: round(v["fid_lenet"], 3) for k, v in scores.items()},
                "psnr_curve": [[e["step"], round(e["psnr"], 3)] for e in history["evals"]],
                "steps": recipe["steps"], "batch_size": recipe["batch_size"], "lr": recipe["lr"],
-               "schedule": recipe["schedule"],
-               "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
-               "threads": torch.get_num_threads()}
-    path = register(name, G, "sr-generator", SR["arch"], metrics, folder=out)
-    print(f"{name}: PSNR {metrics['psnr_db'][name]:.2f} dB (bicubic {metrics['psnr_db']['bicubic']:.2f}), "
-          f"FID {metrics['fid_mnist_features'][name]:.2f} (bicubic {metrics['fid_mnist_features']['bicubic']:.2f}), "
-          f"{seconds:.0f} s -> {path}")
-    return metrics
+               "schedule": recipe["schedule"]}
+    return run.finish(G, "sr-generator", SR["arch"], metrics,
+                      f"PSNR {metrics['psnr_db'][name]:.2f} dB (bicubic {metrics['psnr_db']['bicubic']:.2f}), "
+                      f"FID {metrics['fid_mnist_features'][name]:.2f} "
+                      f"(bicubic {metrics['fid_mnist_features']['bicubic']:.2f})")
 
 
-# name -> recipe function(name, out, quick, seed); in dependency order (judges and inits first)
-RECIPES = {
-    "mnistm-cnn": pretrain_mnistm_cnn,
-    "mnist-cyclegan": pretrain_cyclegan,
-    "mnist-cyclegan-nocycle": pretrain_cyclegan,
-    "mnist-pix2pix": pretrain_pix2pix,
-    "mnist-pix2pix-l1": pretrain_pix2pix,
-    "mnist-pix2pix-half": pretrain_pix2pix,
-    "mnist-pix2pix-half-l1": pretrain_pix2pix,
+# name -> recipe function(name, out, quick, seed); in dependency order (inits first)
+TRANSLATION_RECIPES = {
+    **{name: pretrain_cyclegan for name in CYCLEGAN_VARIANTS},
+    **{name: pretrain_pix2pix for name in PIX2PIX_VARIANTS},
     "mnist-sr-l1": pretrain_sr,
     "mnist-srgan": pretrain_sr,
 }

@@ -1,0 +1,111 @@
+"""The shipped GANs of notebook 04, trained by :func:`coursekit.gan.train_gan` on the 60,000
+MNIST training digits, and scored by FID, precision and recall against the test digits.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import pretrained_dir
+from ..data import mnist
+from ..models import build
+from .preamble import Run
+
+
+@dataclass(frozen=True)
+class GANRecipe:
+    """A shipped GAN: G's architecture and arguments, D's arguments, the :func:`train_gan`
+    arguments, and the decay of the weight average (EMA) of G that is shipped (None: G itself)."""
+
+    arch: str
+    g_kwargs: dict
+    d_kwargs: dict
+    train: dict
+    ema_decay: float | None = 0.999
+
+
+# "mnist-dcgan" is the shipped generator: the DCGAN of notebook 04 at ngf = ndf = 32 with the
+# non-saturating cost, G itself shipped (no weight average). "mnist-cdcgan" is the class-conditional
+# pair at ngf = ndf = 64 with the hinge loss, the average of G's weights shipped.
+GAN_RECIPES = {
+    "mnist-dcgan": GANRecipe("dcgan-generator", {"latent_dim": 64, "ngf": 32}, {"ndf": 32},
+                             {"loss": "non-saturating", "steps": 10000, "batch_size": 64}, ema_decay=None),
+    "mnist-cdcgan": GANRecipe("cdcgan-generator", {"latent_dim": 64, "ngf": 64}, {"ndf": 64},
+                              {"loss": "hinge", "steps": 5000, "batch_size": 64, "reuse_fake": True}),
+}
+
+
+def pretrain_gan(name: str, out: Path | None = None, quick: bool = False, seed: int = 0) -> dict:
+    """Train GAN recipe ``name`` (:data:`GAN_RECIPES`) on the 60,000 MNIST training digits.
+
+    Records in the manifest: the FID curve over training (MNIST features, 2,000 samples of the
+    shipped G against the first 2,000 test digits, 16 points), and, on 10,000 samples against
+    the 10,000 test digits, FID, precision and recall (k = 3) and the share of each digit as
+    "mnist-cnn" reads it; for a class-conditional G also the share of samples read as the
+    class they were drawn for. Training time is the process's CPU time (one thread) and the
+    wall time. The fixed-noise grids and the per-step losses go to ``<name>-history.pt``
+    (checksummed in the manifest too). An interrupted run resumes from
+    ``<name>-training.pt`` in the output folder, deleted once the model is saved.
+    """
+    from ..gan import ConditionalDCGANDiscriminator, DCGANDiscriminator, train_gan
+    from ..gan.trainer import standing_statistics
+    from ..metrics import extract_features, frechet_distance, precision_recall
+
+    recipe = GAN_RECIPES[name]
+    conditional = recipe.arch == "cdcgan-generator"
+    run = Run(name, out, quick, seed)
+    train_kwargs = run.shrink(dict(recipe.train), "steps")
+    steps = train_kwargs["steps"]
+    n_eval, n_final = run.size((2_000, 10_000), (200, 500))
+    x, y = mnist("train").tensors()
+    x_test, _ = mnist("test").tensors()
+    G = build(recipe.arch, **recipe.g_kwargs)
+    D = (ConditionalDCGANDiscriminator if conditional else DCGANDiscriminator)(**recipe.d_kwargs)
+    G_ema = copy.deepcopy(G) if recipe.ema_decay is not None else None
+    shipped = G_ema if G_ema is not None else G
+    real_eval = extract_features(x_test[:n_eval], progress=False).features
+
+    def sample_real(n, g):
+        idx = torch.randint(len(x), (n,), generator=g)
+        return (x[idx], y[idx]) if conditional else x[idx]
+
+    def eval_fn(_):
+        fake = extract_features(shipped.sample(n_eval, seed=seed), progress=False).features
+        return {"fid": float(frechet_distance(real_eval, fake))}
+
+    folder = Path(out or pretrained_dir())
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = folder / f"{name}-training.pt"
+    with run.timed():
+        history = train_gan(G, D, sample_real, seed=seed, n_fixed=40, sample_every=max(1, steps // 8),
+                            eval_fn=eval_fn, eval_every=max(1, steps // 16), checkpoint=checkpoint,
+                            checkpoint_every=max(1, steps // 20), G_ema=G_ema,
+                            ema_decay=recipe.ema_decay or 0.0, **train_kwargs)
+        if G_ema is not None:
+            standing_statistics(G_ema, seed=seed)
+
+    samples = torch.cat([shipped.sample(1000, seed=seed + i) for i in range(max(1, n_final // 1000))])[:n_final]
+    real, fake = extract_features(x_test[:n_final], progress=False), extract_features(samples, progress=False)
+    digits = fake.probs.argmax(1)
+    shares = (torch.bincount(digits, minlength=10).float() / len(digits)).tolist()
+    pr = precision_recall(real.features, fake.features, k=3)
+    metrics = {"fid_mnist_features": round(frechet_distance(real.features, fake.features), 3),
+               "precision": round(pr.precision, 4), "recall": round(pr.recall, 4),
+               "digit_shares": [round(v, 4) for v in shares],
+               "fid_curve": [[e["step"], round(e["fid"], 3)] for e in history["evals"]],
+               "steps": steps, "torch": torch.__version__}
+    if conditional:
+        asked = torch.arange(len(samples)) % G.num_classes  # the labels shipped.sample drew for
+        metrics["class_agreement"] = round((digits == asked).float().mean().item(), 4)
+    grids = {step: (imgs * 255).round().to(torch.uint8) for step, imgs in history["samples"]}
+    metrics = run.finish(
+        shipped, recipe.arch, recipe.g_kwargs, metrics,
+        f"FID {metrics['fid_mnist_features']:.2f} (MNIST features), precision {pr.precision:.3f}, "
+        f"recall {pr.recall:.3f}, digit shares {metrics['digit_shares']}",
+        extra={"samples": grids, "fid_curve": metrics["fid_curve"],
+               "d_loss": torch.tensor(history["d_loss"]), "g_loss": torch.tensor(history["g_loss"])})
+    checkpoint.unlink()
+    return metrics
