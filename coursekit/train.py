@@ -13,15 +13,19 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .validate import (check_class_labels, check_finite, check_labels, check_nonempty,
-                       check_positive)
+from .modes import eval_mode, train_mode
+from .validate import (check_class_labels, check_finite, check_generator, check_labels,
+                       check_nonempty, check_positive)
+
+__all__ = ["batches", "predict", "accuracy", "train_classifier", "random_shift"]
 
 
 def batches(n: int, batch_size: int, shuffle: bool = False,
             generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
     """Index tensors covering range(n) in chunks of ``batch_size`` (shuffled if asked)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_positive("n", n, integer=True, allow_zero=True)
+    check_positive("batch_size", batch_size, integer=True)
+    check_generator(generator)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     yield from order.split(batch_size)
 
@@ -38,13 +42,11 @@ def _check_xy(x: torch.Tensor, y: torch.Tensor) -> None:
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Logits of ``model`` on ``x``, computed in eval mode; the model's mode is restored after."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    try:
+    with eval_mode(model):
+        if not len(x):                       # an empty batch: an empty result, shaped by the model
+            return model(x.to(device))
         return torch.cat([model(x[i].to(device)) for i in batches(len(x), batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
@@ -72,7 +74,7 @@ def train_classifier(
                       tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> list[dict]:
     """Train ``model`` with Adam and a one-cycle learning rate; return per-epoch history.
-    The model is updated in place and left in eval mode, ready to evaluate.
+    The model is updated in place and returned to the mode it came in (each submodule's flag).
 
     With ``checkpoint`` set, the model, optimiser, schedule and random state are saved after
     every epoch, and a run started with an existing checkpoint resumes where it stopped.
@@ -102,48 +104,55 @@ def train_classifier(
         torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
         history, start = state["history"], state["epoch"]
 
-    for epoch in range(start, epochs):
-        model.train()
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(batches(len(x), batch_size, shuffle=True, generator=g), total=steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for i, idx in enumerate(bar):
-            xb, yb = x[idx].to(device), y[idx].to(device)
-            if augment is not None:
-                xb = augment(xb, g)
-            if loss_fn is None:
-                logits = model(xb)
-                check_class_labels(yb, logits.shape[1])
-                loss = F.cross_entropy(logits, yb)
-            else:
-                t = (epoch * steps_per_epoch + i) / (epochs * steps_per_epoch)
-                loss, logits = loss_fn(model, xb, yb, t)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total_loss += loss.item() * len(idx)
-            correct += (logits.argmax(1) == yb).sum().item()
-            seen += len(idx)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
-        record = {"epoch": epoch + 1, "loss": total_loss / seen, "train_acc": correct / seen}
-        history.append(record)
-        if progress:
-            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {record['loss']:.4f}, "
-                       f"train accuracy {record['train_acc']:.2%}")
-        if checkpoint is not None:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "generator": g.get_state(),
-                        "torch_rng": torch.get_rng_state(), "history": history,
-                        "epoch": epoch + 1}, checkpoint)
-        if on_epoch_end is not None:
-            on_epoch_end(record)
-    model.eval()
+    with train_mode(model):   # and back to the mode it came in
+        for epoch in range(start, epochs):
+            model.train()
+            total_loss, correct, seen = 0.0, 0, 0
+            bar = tqdm(batches(len(x), batch_size, shuffle=True, generator=g), total=steps_per_epoch,
+                       desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+            for i, idx in enumerate(bar):
+                xb, yb = x[idx].to(device), y[idx].to(device)
+                if augment is not None:
+                    xb = augment(xb, g)
+                if loss_fn is None:
+                    logits = model(xb)
+                    check_class_labels(yb, logits.shape[1])
+                    loss = F.cross_entropy(logits, yb)
+                else:
+                    t = (epoch * steps_per_epoch + i) / (epochs * steps_per_epoch)
+                    loss, logits = loss_fn(model, xb, yb, t)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total_loss += loss.item() * len(idx)
+                correct += (logits.argmax(1) == yb).sum().item()
+                seen += len(idx)
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+            record = {"epoch": epoch + 1, "loss": total_loss / seen, "train_acc": correct / seen}
+            history.append(record)
+            if progress:
+                tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {record['loss']:.4f}, "
+                           f"train accuracy {record['train_acc']:.2%}")
+            if checkpoint is not None:
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(), "generator": g.get_state(),
+                            "torch_rng": torch.get_rng_state(), "history": history,
+                            "epoch": epoch + 1}, checkpoint)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
     return history
 
 
 def random_shift(x: torch.Tensor, g: torch.Generator, max_shift: int = 2) -> torch.Tensor:
     """Augmentation: translate each image by up to ``max_shift`` pixels (zero fill)."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a batch of images (N, C, H, W), got shape "
+                         f"{tuple(getattr(x, 'shape', ()))}")
+    check_generator(g, "g")
+    check_positive("max_shift", max_shift, integer=True, allow_zero=True)
+    if not len(x):
+        return x.clone()
     n, _, h, w = x.shape
     padded = F.pad(x, [max_shift] * 4)
     dx, dy = (torch.randint(0, 2 * max_shift + 1, (2, n), generator=g)).tolist()

@@ -208,7 +208,7 @@ def test_train_cyclegan_is_repeatable_and_records_losses():
     assert len(h1["g_loss"]) == len(h1["d_b"]) == 3 and [e["step"] for e in h1["evals"]] == [2, 3]
     assert h1["g_loss"] == h2["g_loss"]
     assert all(torch.equal(p, q) for p, q in zip(gens1.parameters(), gens2.parameters()))
-    assert not gens1.training
+    assert gens1.training, "the networks come back in the mode they came in (train)"
 
 
 def test_translation_accuracy_reads_the_translation_and_restores_the_mode():

@@ -172,7 +172,7 @@ def test_training_forward_is_in_train_mode_and_the_attack_forward_is_not(digits)
     adversarial_training(model, x, y, recipe, progress=False)
     assert modes == [False, True] * 4          # 64 digits / 16 = 4 steps
     assert bn.num_batches_tracked.item() - tracked == 4
-    assert not model.training, "a trained model is handed back in eval mode"
+    assert model.training, "a trained model is handed back in the mode it came in (train)"
 
 
 def test_keep_best_restores_the_epoch_with_the_best_held_out_pgd_accuracy(digits):

@@ -18,7 +18,7 @@ def test_training_learns(small_train):
     history = train_classifier(model, x, y, epochs=3, lr=3e-3, batch_size=64, progress=False)
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["loss"] < history[0]["loss"]
-    assert not model.training
+    assert model.training, "a model that came in train mode goes back in train mode"
     x_test, y_test = mnist("test").tensors(500)
     assert accuracy(model, x_test, y_test) > 0.5  # chance is 0.1
 
@@ -75,3 +75,16 @@ def test_random_shift_keeps_shape_range_and_mass():
     assert shifted.shape == x.shape
     assert torch.equal(shifted.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
     assert not torch.equal(shifted, x)
+
+
+def test_training_hands_back_every_mode_as_it_came(small_train):
+    """A model that comes in eval mode with one submodule in train mode (a caller's mix) leaves
+    exactly so: each submodule's flag is restored, not the top module's flag copied down."""
+    x, y = small_train
+    model = MnistCNN().eval()
+    model[18].train()                           # its dropout layer
+    before = [m.training for m in model.modules()]
+    train_classifier(model, x[:128], y[:128], epochs=1, batch_size=64, progress=False)
+    assert [m.training for m in model.modules()] == before
+    predict(model, x[:8])
+    assert [m.training for m in model.modules()] == before

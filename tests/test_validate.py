@@ -154,10 +154,7 @@ def test_changing_the_returned_feature_network_changes_no_metric():
 
 @pytest.mark.parametrize("run", [
     "resolution_experiment",
-    pytest.param("comparison_models", marks=pytest.mark.xfail(strict=True, reason=(
-        "load_pretrained builds the architecture (random initialisation from the global RNG) "
-        "before loading the weights; drawing nothing there changes the random streams every "
-        "notebook sees after a load, so it lands with a full-mode rerun of the notebooks"))),
+    "comparison_models",
     "train_defended"])
 def test_library_functions_that_seed_leave_the_callers_rng_alone(run):
     from coursekit import linearity

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import numbers
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modes import eval_mode  # noqa: F401  (the attacks import it from here)
 from ..validate import (LABEL_DTYPES, check_class_labels, check_generator,  # noqa: F401
                         check_images, check_labels, check_model_input, check_nonempty,
                         check_positive)
@@ -23,26 +23,6 @@ def check_attack_args(x: torch.Tensor, y: torch.Tensor, eps: float | None = None
         check_model_input(model, x)
     if y.device != x.device:
         raise ValueError(f"y is on {y.device} but x is on {x.device}; put them on one device")
-
-
-@contextmanager
-def eval_mode(model):
-    """Run the block with ``model`` (every submodule) in eval mode; restore each flag after.
-
-    Eval mode freezes batch-norm statistics and switches dropout off, so an attack neither
-    changes the model's buffers nor sees a randomised network. A plain callable (a black box
-    that is not an ``nn.Module``) is left alone.
-    """
-    if not isinstance(model, nn.Module):
-        yield model
-        return
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:

@@ -277,7 +277,7 @@ def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                          keep_best: bool = False,
                          on_epoch_end: Callable[[dict], None] | None = None) -> list[dict]:
     """Train ``model`` on (x, y) by ``recipe``; return its history, one record per epoch.
-    The model is updated in place and left in eval mode, ready to evaluate; the inner attack's
+    The model is updated in place and returned to the mode it came in; the inner attack's
     random starts draw from torch's global generator (see :func:`adversarial_loss_fn`).
 
     The loop is :func:`coursekit.train.train_classifier` with :func:`adversarial_loss_fn` as

@@ -69,7 +69,7 @@ def train_ibp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 0
     ``warmup``, then grows linearly for ``ramp_length``, then stays at ``eps``. Each epoch's
     record gains the ε and κ it ended with. Returns the history of
     :func:`~coursekit.train.train_classifier` (Adam with a one-cycle learning rate), which
-    updates the model in place and leaves it in eval mode.
+    updates the model in place and returns it to the mode it came in.
     """
     if not (isinstance(eps, numbers.Real) and eps >= 0):
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")

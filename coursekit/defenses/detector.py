@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from ..attacks import pgd
 from ..attacks._common import (check_attack_args, check_class_labels, check_images, check_positive,
                               eval_mode, predict_logits)
-from ..gan.trainer import frozen
+from ..modes import frozen, train_mode
 from ..validate import check_nonempty
 from ..train import batches
 
@@ -93,20 +93,16 @@ def train_detector(detector: ActivationDetector, x: torch.Tensor, x_adv: torch.T
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(detector.head.parameters(), lr=lr)
     history = []
-    try:
-        with frozen(detector.features), eval_mode(detector.features):
-            for epoch in tqdm(range(epochs), desc="detector", disable=not progress, leave=False):
-                detector.head.train()
-                total = 0.0
-                for idx in batches(len(inputs), batch_size, shuffle=True, generator=g):
-                    loss = F.binary_cross_entropy_with_logits(detector(inputs[idx]), labels[idx])
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.item() * len(idx)
-                history.append(total / len(inputs))
-    finally:
-        detector.head.eval()
+    with frozen(detector.features), eval_mode(detector.features), train_mode(detector.head):
+        for epoch in tqdm(range(epochs), desc="detector", disable=not progress, leave=False):
+            total = 0.0
+            for idx in batches(len(inputs), batch_size, shuffle=True, generator=g):
+                loss = F.binary_cross_entropy_with_logits(detector(inputs[idx]), labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            history.append(total / len(inputs))
     return history
 
 

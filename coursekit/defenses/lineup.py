@@ -240,7 +240,7 @@ def run_table(n: int = 500, budget: AttackBudget = STORED_BUDGET, sizes: Sizes =
     source), and write ``out``."""
     from ..data import mnist
     start, cpu = time.perf_counter(), time.process_time()
-    with threads(1):
+    with threads(1), torch.random.fork_rng():   # seeded here, the caller's RNG untouched
         torch.manual_seed(0)
         x_train, y_train = mnist("train").tensors()
         x, y = mnist("test").tensors(n)

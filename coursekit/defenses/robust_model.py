@@ -61,5 +61,5 @@ def train_defended(recipe: str | AdvRecipe = "fast", arch: str = "mnist-cnn-smal
         history = adversarial_training(model, x, y, recipe, x_val=x_val, y_val=y_val,
                                        eval_eps=eval_eps, seed=seed, progress=progress,
                                        keep_best=keep_best)
-    return TrainedModel(model, history, history[-1]["seconds"])
+    return TrainedModel(model.eval(), history, history[-1]["seconds"])
 

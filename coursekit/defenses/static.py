@@ -48,7 +48,7 @@ def static_adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tens
 
     ``x_adv`` (from :func:`static_adversarial_set`) shares the labels ``y``; the model trains
     on the 2N images (x, y) ∪ (x_adv, y) with :func:`coursekit.train.train_classifier`, which
-    updates it in place and leaves it in eval mode.
+    updates it in place and returns it to the mode it came in.
     """
     check_attack_args(x, y)                 # x may live elsewhere: batches go to model's device
     check_images(x_adv, "x_adv")

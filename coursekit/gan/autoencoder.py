@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..modes import train_mode
 from ..train import batches
 
 
@@ -33,19 +34,21 @@ class Autoencoder(nn.Module):
 
 def train_autoencoder(model: Autoencoder, x: torch.Tensor, epochs: int = 3, lr: float = 2e-3,
                       batch_size: int = 128, seed: int = 0, progress: bool = True) -> list[float]:
-    """Minimise the mean squared reconstruction error with Adam; return the loss per epoch."""
+    """Minimise the mean squared reconstruction error with Adam; return the loss per epoch.
+    The model trains in train mode and comes back in the mode it came in."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
-    for _ in tqdm(range(epochs), desc="autoencoder", disable=not progress):
-        total = 0.0
-        for idx in batches(len(x), batch_size, shuffle=True, generator=g):
-            loss = F.mse_loss(model(x[idx]), x[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(x))
+    with train_mode(model):   # and back to the mode it came in
+        for _ in tqdm(range(epochs), desc="autoencoder", disable=not progress):
+            total = 0.0
+            for idx in batches(len(x), batch_size, shuffle=True, generator=g):
+                loss = F.mse_loss(model(x[idx]), x[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            losses.append(total / len(x))
     return losses
 
 

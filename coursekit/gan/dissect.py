@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..modes import eval_mode
+
 
 @contextmanager
 def intervene(layer: nn.Module, units: list[int], value: float | None = 0.0):
@@ -34,13 +36,11 @@ def unit_activations(G: nn.Module, layer: nn.Module, z: torch.Tensor) -> tuple[t
     """(mean activation per unit (N, units), images (N, C, H, W)) for codes z, in eval mode."""
     seen = {}
     handle = layer.register_forward_hook(lambda _m, _i, out: seen.update(a=out))
-    was_training = G.training
-    G.eval()
     try:
-        x = G(z)
+        with eval_mode(G):
+            x = G(z)
     finally:
         handle.remove()
-        G.train(was_training)
     a = seen["a"]
     return (a.flatten(2).mean(2) if a.ndim > 2 else a), x
 

@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..modes import eval_mode
+
 
 def ink(x: torch.Tensor) -> torch.Tensor:
     """Mean pixel value per image (N,): thicker strokes, more ink."""
@@ -54,10 +56,8 @@ def attribute_direction(G: nn.Module, attribute: Callable[[torch.Tensor], torch.
     if not 0 < share <= 0.5:
         raise ValueError(f"share must be in (0, 0.5], got {share}")
     z = G.sample_z(n, torch.Generator().manual_seed(seed))
-    was_training = G.training
-    G.eval()
-    x = G(z)
-    G.train(was_training)
+    with eval_mode(G):
+        x = G(z)
     a = attribute(x)
     labels = torch.zeros(n, dtype=torch.long) if labels_of is None else labels_of(x).cpu()
     directions = []

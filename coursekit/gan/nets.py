@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modes import eval_mode
 from ..validate import check_labels, check_positive
 
 
@@ -36,12 +37,8 @@ class Generator(nn.Module):
         if not (isinstance(n, int) and n >= 1):
             raise ValueError(f"n must be an int >= 1, got {n!r}")
         g = torch.Generator().manual_seed(seed) if seed is not None else None
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self(self.sample_z(n, g))
-        finally:
-            self.train(was_training)
 
 
 class MLPGenerator(Generator):
@@ -240,12 +237,8 @@ class ConditionalDCGANGenerator(DCGANGenerator):
                              f"got shape {tuple(labels.shape)} with values in "
                              f"[{labels.min().item()}, {labels.max().item()}]")
         g = torch.Generator().manual_seed(seed) if seed is not None else None
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self(self.sample_z(n, g), labels.long().to(device))
-        finally:
-            self.train(was_training)
 
 
 class ConditionalDCGANDiscriminator(DCGANDiscriminator):

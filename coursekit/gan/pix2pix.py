@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .cyclegan.nets import PatchDiscriminator
 from .losses import minimax_d_loss, non_saturating_g_loss
 from .nets import dcgan_init
-from .trainer import frozen
+from ..modes import frozen, train_mode
 
 
 class UnetBlock(nn.Module):
@@ -140,6 +140,7 @@ def train_pix2pix(G: nn.Module, D: nn.Module | None, sample_pairs: Callable[[int
 
     With ``D=None`` only the L1 term is trained: the paper's "L1 alone" baseline (Table 1).
     Returns the per-step losses.
+    The networks train in train mode and come back in the modes they came in.
     """
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
@@ -148,24 +149,19 @@ def train_pix2pix(G: nn.Module, D: nn.Module | None, sample_pairs: Callable[[int
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=betas) if D is not None else None
     history: dict = {}
-    G.train()
-    if D is not None:
-        D.train()
-    for _ in tqdm(range(steps), desc="pix2pix", disable=not progress):
-        x, y = (t.to(device) for t in sample_pairs(batch_size, g))
-        if D is None:
-            fake = G(x)
-            l1 = (fake - y).abs().mean()
-            opt_g.zero_grad(set_to_none=True)
-            l1.backward()
-            opt_g.step()
-            losses = {"l1": l1.item()}
-        else:
-            losses, fake = g_step(G, D, x, y, opt_g, lambda_l1)
-            losses.update(d_step(D, x, y, fake, opt_d))
-        for key, value in losses.items():
-            history.setdefault(key, []).append(value)
-    G.eval()
-    if D is not None:
-        D.eval()
+    with train_mode(G, D):   # and back to the modes they came in
+        for _ in tqdm(range(steps), desc="pix2pix", disable=not progress):
+            x, y = (t.to(device) for t in sample_pairs(batch_size, g))
+            if D is None:
+                fake = G(x)
+                l1 = (fake - y).abs().mean()
+                opt_g.zero_grad(set_to_none=True)
+                l1.backward()
+                opt_g.step()
+                losses = {"l1": l1.item()}
+            else:
+                losses, fake = g_step(G, D, x, y, opt_g, lambda_l1)
+                losses.update(d_step(D, x, y, fake, opt_d))
+            for key, value in losses.items():
+                history.setdefault(key, []).append(value)
     return history

@@ -5,6 +5,8 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from ..modes import eval_mode
+
 
 @torch.no_grad()
 def plot_1d_game(G: nn.Module, D: nn.Module, x_real: torch.Tensor, ax=None, n_fake: int = 2000,
@@ -19,10 +21,8 @@ def plot_1d_game(G: nn.Module, D: nn.Module, x_real: torch.Tensor, ax=None, n_fa
     ax.hist(x_real.numpy(), bins=bins, density=True, alpha=0.5, label="real data")
     ax.hist(x_fake.numpy(), bins=bins, density=True, alpha=0.5, label="G(z)")
     grid = torch.linspace(lo, hi, 200).view(-1, 1)
-    was_training = D.training
-    D.eval()
-    belief = torch.sigmoid(D(grid.to(next(D.parameters()).device))).cpu()
-    D.train(was_training)
+    with eval_mode(D):
+        belief = torch.sigmoid(D(grid.to(next(D.parameters()).device))).cpu()
     ax2 = ax.twinx()
     ax2.plot(grid.flatten().numpy(), belief.numpy(), color="k", label="D(x)")
     ax2.set_ylim(0, 1)

@@ -62,7 +62,7 @@ def saturation_run(loss: str, x_train: torch.Tensor, steps: int = 1000, seed: in
     if loss not in ("minimax", "non-saturating"):
         raise ValueError(f"loss must be 'minimax' or 'non-saturating', got {loss!r}")
     update_norms = []
-    with threads(1):
+    with threads(1), torch.random.fork_rng():   # seeded here, the caller's RNG untouched
         torch.manual_seed(seed)
         G, D = DCGANGenerator(latent_dim=latent_dim, ngf=ngf), DCGANDiscriminator(ndf=ngf)
         before = [torch.cat([p.detach().flatten() for p in G.parameters()])]
@@ -77,4 +77,4 @@ def saturation_run(loss: str, x_train: torch.Tensor, steps: int = 1000, seed: in
                             eval_fn=eval_fn, eval_every=eval_every, callback=watch, progress=progress)
     history["g_update_norm"] = update_norms
     history["d_fake_prob"] = [1 / (1 + math.exp(-d)) for d in history["d_fake"]]
-    return G, history
+    return G.eval(), history

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from ..train import predict
 from .losses import minimax_d_loss, non_saturating_g_loss
-from .trainer import frozen
+from ..modes import frozen, train_mode
 
 FACTOR = 4
 
@@ -191,7 +191,8 @@ def train_sr(G: nn.Module, sample_high: Callable[[int, torch.Generator], torch.T
     so that a short run ends converged rather than wherever the last steps left it.
 
     Returns the per-step losses and ``evals``: every ``eval_every`` steps (and after the last)
-    a dict with ``step`` and ``eval_fn(G)``, computed with G in eval mode."""
+    a dict with ``step`` and ``eval_fn(G)``, computed with G in eval mode. The networks train in train mode
+    and come back in the modes they came in."""
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     if schedule not in ("constant", "cosine"):
@@ -205,27 +206,25 @@ def train_sr(G: nn.Module, sample_high: Callable[[int, torch.Generator], torch.T
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, steps) if schedule == "cosine" else None
     factor = getattr(G, "factor", FACTOR)
     history: dict = {"evals": []}
-    G.train()
-    for step in tqdm(range(steps), desc="SRGAN" if D is not None else "SR (L1)", disable=not progress):
-        x_high = sample_high(batch_size, g).to(device)
-        x_low = downscale(x_high, factor)
-        if D is None:
-            losses = l1_step(G, x_low, x_high, opt_g)
-        else:
-            losses, fake = srgan_g_step(G, D, phi, x_low, x_high, opt_g, adversarial_weight)
-            losses.update(srgan_d_step(D, x_high, fake, opt_d))
-        if decay is not None:
-            decay.step()
-        for key, value in losses.items():
-            history.setdefault(key, []).append(value)
-        if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            G.eval()
-            with torch.no_grad():
-                history["evals"].append({"step": step + 1, **eval_fn(G)})
-            G.train()
-    G.eval()
-    if D is not None:
-        D.eval()
+    with train_mode(G, D):   # and back to the modes they came in
+        for step in tqdm(range(steps), desc="SRGAN" if D is not None else "SR (L1)",
+                         disable=not progress):
+            x_high = sample_high(batch_size, g).to(device)
+            x_low = downscale(x_high, factor)
+            if D is None:
+                losses = l1_step(G, x_low, x_high, opt_g)
+            else:
+                losses, fake = srgan_g_step(G, D, phi, x_low, x_high, opt_g, adversarial_weight)
+                losses.update(srgan_d_step(D, x_high, fake, opt_d))
+            if decay is not None:
+                decay.step()
+            for key, value in losses.items():
+                history.setdefault(key, []).append(value)
+            if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
+                G.eval()
+                with torch.no_grad():
+                    history["evals"].append({"step": step + 1, **eval_fn(G)})
+                G.train()
     return history
 
 

@@ -124,11 +124,11 @@ def train_ring(steps: int = 2000, seed: int = 0, latent_dim: int = 16, hidden: i
     from .nets import MLPDiscriminator, MLPGenerator
     from .trainer import train_gan
 
-    with threads(1):
+    with threads(1), torch.random.fork_rng():   # seeded here, the caller's RNG untouched
         torch.manual_seed(seed)
         G, D = MLPGenerator(latent_dim, 2, hidden), MLPDiscriminator(2, hidden)
         history = train_gan(G, D, lambda n, g: ring(n, std=RING_STD, generator=g), steps=steps,
                             batch_size=batch_size, seed=seed, progress=progress, callback=callback,
                             **{**RING_SETTING, **changes})
         metrics = mode_metrics(G.sample(2000, seed=seed + 100), ring_modes(), RING_STD)
-    return G, D, history, metrics
+    return G.eval(), D.eval(), history, metrics

@@ -12,7 +12,6 @@ and checkpoints that resume exactly (every random draw comes from one seeded
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -20,26 +19,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..modes import frozen, train_mode
 from ..validate import check_positive
 from .losses import GANLoss, clip_weights, get_loss, minimax_d_loss
 
 SampleReal = Callable[[int, torch.Generator], torch.Tensor]
-
-
-@contextmanager
-def frozen(*modules: nn.Module):
-    """Inside the block no parameter of ``modules`` requires a gradient (G's update flows
-    through D without filling D's ``.grad``); after it every flag is as it was, so a layer the
-    caller had frozen stays frozen."""
-    params = [p for m in modules for p in m.parameters()]
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
 
 
 def _conditioned(module: nn.Module, y: torch.Tensor | None):
@@ -55,7 +39,8 @@ def d_step(G: nn.Module, D: nn.Module, x_real: torch.Tensor, z: torch.Tensor, lo
     when given, is G(z) already computed (it is detached here). With labels ``y`` (a
     class-conditional GAN) the fakes are G(z, y), drawn for the real batch's classes, and D
     scores D(x, y). Real and fake images go through D as separate batches, so that batch norm
-    in D never mixes their statistics."""
+    in D never mixes their statistics. Its job is an optimiser step on D: D's parameters and
+    ``.grad`` change, G's do not."""
     G_y, D_y = _conditioned(G, y), _conditioned(D, y)
     if x_fake is None:
         with torch.no_grad():
@@ -84,7 +69,9 @@ def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor | None, loss: GANLoss,
            y: torch.Tensor | None = None) -> dict:
     """One update of G through a frozen D; also reports ‖∇_θG J(G)‖ (how hard G is pushed).
     ``x_fake``, when given, is G(z) already computed with its graph (``z`` is then unused).
-    With labels ``y`` G draws G(z, y) and D scores D(x, y)."""
+    With labels ``y`` G draws G(z, y) and D scores D(x, y). Its job is an optimiser step on G:
+    G's parameters and ``.grad`` change; D's do not, and D's ``requires_grad`` flags come back
+    as they were (:func:`coursekit.modes.frozen`)."""
     G_y, D_y = _conditioned(G, y), _conditioned(D, y)
     with frozen(D):
         l_g = loss.g_loss(D_y(G_y(z) if x_fake is None else x_fake))
@@ -116,23 +103,21 @@ def standing_statistics(G: nn.Module, n_batches: int = 100, batch_size: int = 64
     2019). Only the running statistics change."""
     norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
-    was_training = G.training
     g = torch.Generator().manual_seed(seed)
     try:
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # cumulative average over all batches
-        G.train()
-        for _ in range(n_batches):
-            z = G.sample_z(batch_size, g)
-            if getattr(G, "num_classes", None):
-                G(z, torch.randint(G.num_classes, (batch_size,), generator=g).to(z.device))
-            else:
-                G(z)
+        with train_mode(G):
+            for _ in range(n_batches):
+                z = G.sample_z(batch_size, g)
+                if getattr(G, "num_classes", None):
+                    G(z, torch.randint(G.num_classes, (batch_size,), generator=g).to(z.device))
+                else:
+                    G(z)
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
-        G.train(was_training)
 
 
 def make_optimizer(params, name: str, lr: float, betas=(0.5, 0.999)) -> torch.optim.Optimizer:
@@ -214,6 +199,7 @@ def train_gan(
 
     Returns the history: per-step lists ``d_loss``, ``g_loss``, ``g_grad_norm``, ``d_real``,
     ``d_fake``; ``evals`` (list of dicts with ``step``); ``samples`` (list of (step, images)).
+    G and D train in train mode and come back in the modes they came in (each submodule's flag).
     """
     loss = get_loss(loss) if isinstance(loss, str) else loss
     preset = loss.preset
@@ -253,37 +239,34 @@ def train_gan(
                     "history": history, "arch": {"G": _describe(G), "D": _describe(D)}},
                    checkpoint)
 
-    G.train()
-    D.train()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"GAN ({loss.name})",
-               disable=not progress)
-    for step in bar:
-        for i in range(k):
-            x_real, y = _real_batch(sample_real(batch_size, g), batch_size, device)
-            z = G.sample_z(batch_size, g)
-            x_fake = _conditioned(G, y)(z) if reuse_fake and i == k - 1 else None  # graph kept for g_step
-            d_stats = d_step(G, D, x_real, z, loss, opt_d, real_label, generator=g, x_fake=x_fake, y=y)
-        if reuse_fake:
-            g_stats = g_step(G, D, None, loss, opt_g, x_fake=x_fake, y=y)
-        else:
-            g_stats = g_step(G, D, G.sample_z(batch_size, g), loss, opt_g, y=y)
-        if G_ema is not None:
-            ema_update(G_ema, G, ema_decay)
-        for key, value in {**d_stats, **g_stats}.items():
-            history[key].append(value)
-        done = step + 1
-        if sample_every and (done % sample_every == 0 or done == steps):
-            history["samples"].append((done, _grid(G, fixed_z, fixed_y)))
-        if eval_fn is not None and eval_every and (done % eval_every == 0 or done == steps):
-            history["evals"].append({"step": done, **eval_fn(G)})
-            G.train()
-        bar.set_postfix(d=f"{d_stats['d_loss']:.3f}", g=f"{g_stats['g_loss']:.3f}")
-        if checkpoint is not None and (done % checkpoint_every == 0 or done == steps):
-            save(done)
-        if callback is not None:
-            callback(done, history)
-    G.eval()
-    D.eval()
+    with train_mode(G, D):   # and back to the modes they came in
+        bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"GAN ({loss.name})",
+                   disable=not progress)
+        for step in bar:
+            for i in range(k):
+                x_real, y = _real_batch(sample_real(batch_size, g), batch_size, device)
+                z = G.sample_z(batch_size, g)
+                x_fake = _conditioned(G, y)(z) if reuse_fake and i == k - 1 else None  # graph kept for g_step
+                d_stats = d_step(G, D, x_real, z, loss, opt_d, real_label, generator=g, x_fake=x_fake, y=y)
+            if reuse_fake:
+                g_stats = g_step(G, D, None, loss, opt_g, x_fake=x_fake, y=y)
+            else:
+                g_stats = g_step(G, D, G.sample_z(batch_size, g), loss, opt_g, y=y)
+            if G_ema is not None:
+                ema_update(G_ema, G, ema_decay)
+            for key, value in {**d_stats, **g_stats}.items():
+                history[key].append(value)
+            done = step + 1
+            if sample_every and (done % sample_every == 0 or done == steps):
+                history["samples"].append((done, _grid(G, fixed_z, fixed_y)))
+            if eval_fn is not None and eval_every and (done % eval_every == 0 or done == steps):
+                history["evals"].append({"step": done, **eval_fn(G)})
+                G.train()
+            bar.set_postfix(d=f"{d_stats['d_loss']:.3f}", g=f"{g_stats['g_loss']:.3f}")
+            if checkpoint is not None and (done % checkpoint_every == 0 or done == steps):
+                save(done)
+            if callback is not None:
+                callback(done, history)
     return history
 
 

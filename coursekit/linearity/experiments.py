@@ -94,6 +94,7 @@ def resolution_experiment(sizes: Sequence[int] = (7, 14, 28), eps: float = 0.1,
             model = LogisticRegression(size).to(device)
             train_classifier(model, subsample(x_train, size), y_train, epochs=epochs, lr=lr,
                              seed=seed, progress=False)
+        model.eval()
         x_small = subsample(x_test, size)
         x_adv = fgsm(model, x_small, y_test, eps)
         results.append(ResolutionResult(

@@ -96,5 +96,5 @@ def comparison_models(min_models: int = 3, n_train: int = 10_000, seed: int = 0,
             torch.manual_seed(seed)
             model = make().to(device)
             train_classifier(model, x, y, epochs=epochs, lr=lr, seed=seed, progress=False)
-        models[name] = model
+        models[name] = model.eval()
     return models

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ..attacks._common import eval_mode
+from ..config import seeded
+from ..modes import eval_mode
 from ..validate import check_class_labels, check_images, check_labels, check_nonempty, check_positive
 from ..models import build
 from ..train import accuracy, train_classifier
@@ -25,7 +26,8 @@ def classification_accuracy_score(x_fake: torch.Tensor, y_fake: torch.Tensor,
     ``{"channels": 3}`` for colour digits) trained on (x_fake, y_fake).
 
     The classifier starts from a seeded random initialisation and is trained on the inputs'
-    device; no input is modified.
+    device; no input is modified, and the caller's random state is left as it was (the seeding
+    happens inside :func:`coursekit.config.seeded`).
     """
     check_images(x_fake, "x_fake")
     check_nonempty(x_fake, "x_fake")
@@ -33,13 +35,13 @@ def classification_accuracy_score(x_fake: torch.Tensor, y_fake: torch.Tensor,
     check_images(x_real, "x_real")
     check_nonempty(x_real, "x_real")
     check_labels(y_real, len(x_real), "y_real")
-    torch.manual_seed(seed)
-    model = build(arch, **(arch_kwargs or {})).to(x_fake.device)
     check_positive("batch_size", batch_size, integer=True)
-    with torch.no_grad(), eval_mode(model):       # eval: no dropout, so no random draw
-        classes = model(x_fake[:1]).shape[1]
-    check_class_labels(y_fake, classes, "y_fake")
-    check_class_labels(y_real, classes, "y_real")
-    train_classifier(model, x_fake, y_fake.long(), epochs=epochs, lr=lr, batch_size=batch_size,
-                     seed=seed, progress=progress)
+    with seeded(seed):              # initial weights and dropout draw from the global RNG
+        model = build(arch, **(arch_kwargs or {})).to(x_fake.device)
+        with torch.no_grad(), eval_mode(model):       # eval: no dropout, so no random draw
+            classes = model(x_fake[:1]).shape[1]
+        check_class_labels(y_fake, classes, "y_fake")
+        check_class_labels(y_real, classes, "y_real")
+        train_classifier(model, x_fake, y_fake.long(), epochs=epochs, lr=lr,
+                         batch_size=batch_size, seed=seed, progress=progress)
     return accuracy(model, x_real, y_real.long())

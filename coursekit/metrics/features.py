@@ -96,7 +96,8 @@ def inception_feature_network() -> FeatureNetwork:
         )
     # transform_input=True: these weights were ported from TensorFlow and expect torchvision to
     # map ImageNet-normalised inputs back to [-1, 1], as inception_v3(weights=...) would do.
-    net = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
+    with torch.random.fork_rng(devices=[]):   # initial weights, replaced below: the caller's RNG untouched
+        net = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     head, net.fc = net.fc, nn.Identity()
     return FeatureNetwork(_InceptionBody(net), head, image_shape=None).eval()

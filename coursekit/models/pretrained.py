@@ -45,7 +45,10 @@ def save_checkpoint(model: nn.Module, arch: str, kwargs: dict, path: Path) -> No
 
 
 def load_checkpoint(path: Path, arch: str | None = None, name: str | None = None) -> nn.Module:
-    """Rebuild the model stored at ``path``; if ``arch`` is given the file must hold that one."""
+    """Rebuild the model stored at ``path``; if ``arch`` is given the file must hold that one.
+
+    The architecture is built (its layers draw initial weights) under a forked RNG, since the
+    stored weights replace them: loading a model leaves the caller's random numbers alone."""
     path = Path(path)
     how = f"rebuild it with `{rebuild_command(name)}`" if name else "save it again"
     if not path.is_file():
@@ -53,7 +56,8 @@ def load_checkpoint(path: Path, arch: str | None = None, name: str | None = None
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         found = ckpt["arch"]
-        model = build(found, **ckpt["kwargs"])
+        with torch.random.fork_rng(devices=[]):   # build on the CPU; no CUDA state to save
+            model = build(found, **ckpt["kwargs"])
     except Exception as err:  # unpickling errors come in many types
         raise ValueError(f"{path} is not a readable coursekit checkpoint ({err}); {how}") from err
     if arch is not None and found != arch:

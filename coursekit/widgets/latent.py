@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..modes import eval_mode
+
 
 class LatentExplorer:
     """z = z0 + Σ αᵢ vᵢ for named directions vᵢ, one slider per αᵢ, showing G(z).
@@ -41,12 +43,8 @@ class LatentExplorer:
 
     @torch.no_grad()
     def image(self) -> torch.Tensor:
-        was_training = self.G.training
-        self.G.eval()
-        try:
+        with eval_mode(self.G):
             return self.G(self.z().unsqueeze(0))[0].cpu()  # (C, H, W)
-        finally:
-            self.G.train(was_training)
 
     def _draw(self) -> None:
         if self._out is None:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..losses import lsgan_d_loss, lsgan_g_loss
-from ..trainer import frozen
+from ...modes import frozen
 from .nets import CycleGANGenerators
 
 

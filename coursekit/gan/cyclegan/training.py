@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ...modes import train_mode
 from .losses import d_step, g_step
 from .nets import CycleGANGenerators, PatchDiscriminator
 
@@ -169,6 +170,7 @@ def train_cyclegan(gens: CycleGANGenerators, d_a: nn.Module, d_b: nn.Module, sam
 
     ``sample_a(n, generator)`` / ``sample_b`` return n images of a domain. Returns the history:
     per-step lists of every loss, and ``evals`` (dicts with ``step``) from ``eval_fn(gens)``.
+    The networks train in train mode and come back in the modes they came in.
     """
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
@@ -178,21 +180,18 @@ def train_cyclegan(gens: CycleGANGenerators, d_a: nn.Module, d_b: nn.Module, sam
     opt_g, opt_d, schedulers = make_optimizers(gens, d_a, d_b, c, steps)
     pool_a, pool_b = ImagePool(c.pool_size, g), ImagePool(c.pool_size, g)
     history: dict = {"evals": []}
-    for module in (gens, d_a, d_b):
-        module.train()
-    for step in tqdm(range(steps), desc="CycleGAN", disable=not progress):
-        real_a = sample_a(c.batch_size, g).to(device)
-        real_b = sample_b(c.batch_size, g).to(device)
-        g_losses, fake_a, fake_b = g_step(gens, d_a, d_b, real_a, real_b, opt_g,
-                                          c.lambda_cycle, c.lambda_identity, c.lambda_cycle_b)
-        d_losses = d_step(d_a, d_b, real_a, real_b, pool_a.query(fake_a), pool_b.query(fake_b), opt_d)
-        for scheduler in schedulers:
-            scheduler.step()
-        for key, value in {**g_losses, **d_losses}.items():
-            history.setdefault(key, []).append(value)
-        if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            history["evals"].append({"step": step + 1, **eval_fn(gens)})
-            gens.train()
-    for module in (gens, d_a, d_b):
-        module.eval()
+    with train_mode(gens, d_a, d_b):   # and back to the modes they came in
+        for step in tqdm(range(steps), desc="CycleGAN", disable=not progress):
+            real_a = sample_a(c.batch_size, g).to(device)
+            real_b = sample_b(c.batch_size, g).to(device)
+            g_losses, fake_a, fake_b = g_step(gens, d_a, d_b, real_a, real_b, opt_g,
+                                              c.lambda_cycle, c.lambda_identity, c.lambda_cycle_b)
+            d_losses = d_step(d_a, d_b, real_a, real_b, pool_a.query(fake_a), pool_b.query(fake_b), opt_d)
+            for scheduler in schedulers:
+                scheduler.step()
+            for key, value in {**g_losses, **d_losses}.items():
+                history.setdefault(key, []).append(value)
+            if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
+                history["evals"].append({"step": step + 1, **eval_fn(gens)})
+                gens.train()
     return history

@@ -87,7 +87,7 @@ def run_mnist(loss: str, seed: int, config: ZooConfig, x_train: torch.Tensor, re
         return frechet_distance(real_features, fake.features), fake.probs
 
     start = time.perf_counter()
-    with threads(1):
+    with threads(1), torch.random.fork_rng():   # seeded here, the caller's RNG untouched
         torch.manual_seed(seed)
         G = DCGANGenerator(latent_dim=config.latent_dim, ngf=config.ngf, norm=norm)
         D = DCGANDiscriminator(ndf=config.ngf, norm=d_norm)
