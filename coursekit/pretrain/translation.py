@@ -24,8 +24,8 @@ import torch
 
 from ..config import pretrained_dir
 from ..data import mnist, mnist_m
-from ..models import load_pretrained
-from ..models.pretrained import load_checkpoint
+from ..models import build, load_pretrained
+from ..models.pretrained import load_checkpoint, read_manifest
 from ..train import accuracy
 from .preamble import QUICK_STEPS, QUICK_TEST, QUICK_TRAIN, Run
 
@@ -50,12 +50,23 @@ SR = {"arch": {"channels": 1, "nf": 32, "n_blocks": 4, "factor": 4},
       "gan": {"steps": 1200, "batch_size": 32, "lr": 1e-4, "schedule": "constant", "ndf": 32, "feature_layer": 13}}
 
 
-def _model(name: str, out: Path | None):
-    """A model this recipe depends on: from ``out`` if it was rebuilt there, else the shipped one."""
+def _model(name: str, out: Path | None, rebuilt: bool = True):
+    """A model this recipe depends on: from ``out`` if it was rebuilt there (and ``rebuilt``),
+    else the shipped one.
+
+    Loading no longer draws from the global RNG, but it did (the architecture was built, with
+    random initial weights, before the stored ones replaced them) when the shipped files were
+    made, between the recipe's seeding and its own networks' initialisation. The draw is made
+    here once more, its result thrown away, so that each command rebuilds its shipped file
+    bit for bit."""
     path = Path(out or pretrained_dir()) / f"{name}.pt"
-    if out is not None and path.is_file():
-        return load_checkpoint(path, name=name)
-    return load_pretrained(name)
+    if rebuilt and out is not None and path.is_file():
+        model = load_checkpoint(path, name=name)
+    else:
+        path, model = pretrained_dir() / read_manifest()[name]["file"], load_pretrained(name)
+    stored = torch.load(path, map_location="cpu", weights_only=True)
+    build(stored["arch"], **stored["kwargs"])                 # the draw loading used to make
+    return model
 
 
 def unpaired_domains(n: int | None = None):
@@ -96,7 +107,7 @@ def pretrain_cyclegan(name: str = "mnist-cyclegan", out: Path | None = None, qui
     run = Run(name, out, quick, seed)
     steps, n_curve, n_final = run.size((CYCLEGAN_STEPS, 1000, None), (QUICK_STEPS, 100, 200))
     sample_a, sample_b = unpaired_domains(n=run.size(None, QUICK_TRAIN))
-    judge_a, judge_b = load_pretrained("mnist-cnn"), _model("mnistm-cnn", out)
+    judge_a, judge_b = _model("mnist-cnn", out, rebuilt=False), _model("mnistm-cnn", out)
     gens, d_a, d_b = build_cyclegan(config)
     with run.timed():
         history = train_cyclegan(
@@ -190,7 +201,8 @@ def pretrain_sr(name: str = "mnist-sr-l1", out: Path | None = None, quick: bool 
     if gan:
         G.load_state_dict(_model("mnist-sr-l1", out).state_dict())
         gan_args = {"D": SRDiscriminator(channels=1, ndf=recipe["ndf"]),
-                    "phi": classifier_features(load_pretrained("mnist-cnn"), layer=recipe["feature_layer"])}
+                    "phi": classifier_features(_model("mnist-cnn", out, rebuilt=False),
+                                               layer=recipe["feature_layer"])}
     with run.timed():
         history = train_sr(G, sample, recipe["steps"], recipe["batch_size"], recipe["lr"], seed=seed,
                            schedule=recipe["schedule"], eval_fn=curve, eval_every=max(1, recipe["steps"] // 10),
