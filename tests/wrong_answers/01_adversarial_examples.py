@@ -62,4 +62,30 @@ WRONG_ANSWERS = {
               return grad
               """),
     ],
+    "ex4-dlr": [
+        Wrong("the sign flipped", cause=r"the sign",
+              replace={"return -(z_y - z_other)": "return (z_y - z_other)"}),
+        Wrong("the max over every class, the true one included", cause=r"leave out the true class",
+              replace={'logits.scatter(1, y[:, None], float("-inf")).max(1).values':
+                       "logits.max(1).values"}),
+        Wrong("the second largest logit in the denominator", cause=r"third",
+              replace={"z_sorted[:, 0] - z_sorted[:, 2]": "z_sorted[:, 0] - z_sorted[:, 1]"}),
+        Wrong("no denominator", cause=r"scale of the logits",
+              replace={" / (z_sorted[:, 0] - z_sorted[:, 2] + 1e-12)": ""}),
+        Wrong("sorted ascending", cause=r"descending",
+              replace={"descending=True": "descending=False"}),
+        Wrong("sorted along the batch", cause=r"dim=1",
+              replace={"logits.sort(dim=1": "logits.sort(dim=0"}),
+        Wrong("no + 1e-12", cause=r"1e-12", replace={" + 1e-12)": ")"}),
+        Wrong("averaged over the batch", cause=r"averaged over the batch|one value per example",
+              replace={"return -(z_y - z_other) / (z_sorted[:, 0] - z_sorted[:, 2] + 1e-12)":
+                       "return (-(z_y - z_other) / (z_sorted[:, 0] - z_sorted[:, 2] + 1e-12)).mean()"}),
+        Wrong("the logits changed in place", cause=r"logits left unchanged",
+              source="""
+              z_sorted = logits.sort(dim=1, descending=True).values
+              z_y = logits.gather(1, y[:, None]).squeeze(1)
+              z_other = logits.scatter_(1, y[:, None], float("-inf")).max(1).values
+              return -(z_y - z_other) / (z_sorted[:, 0] - z_sorted[:, 2] + 1e-12)
+              """),
+    ],
 }
