@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 from .cyclegan.nets import PatchDiscriminator
 from .losses import minimax_d_loss, non_saturating_g_loss
 from .nets import dcgan_init
-from ..modes import frozen, train_mode
+from ..modes import train_mode
+from .trainer import step_through_frozen
 
 
 class UnetBlock(nn.Module):
@@ -112,14 +113,13 @@ def conditional_discriminator(in_channels: int = 3, out_channels: int = 3, ndf: 
 def g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor,
            opt_g: torch.optim.Optimizer, lambda_l1: float = 100.0) -> tuple[dict, torch.Tensor]:
     """One update of G on −log D(x, G(x)) + λ·‖y − G(x)‖₁ through a frozen D; returns (losses, G(x))."""
-    with frozen(D):
+    def loss_fn():
         fake = G(x)
         adv = non_saturating_g_loss(D(torch.cat([x, fake], 1)))
         l1 = (fake - y).abs().mean()
-        loss = adv + lambda_l1 * l1
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
+        return adv + lambda_l1 * l1, adv, l1, fake
+
+    loss, adv, l1, fake = step_through_frozen(opt_g, [D], loss_fn)
     return {"g_loss": loss.item(), "adv": adv.item(), "l1": l1.item()}, fake.detach()
 
 

@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 
 from ..train import predict
 from .losses import minimax_d_loss, non_saturating_g_loss
-from ..modes import frozen, train_mode
+from ..modes import train_mode
+from .trainer import step_through_frozen
 
 FACTOR = 4
 
@@ -159,14 +160,12 @@ def l1_step(G: nn.Module, x_low: torch.Tensor, x_high: torch.Tensor, opt: torch.
 def srgan_g_step(G: nn.Module, D: nn.Module, phi: nn.Module, x_low: torch.Tensor, x_high: torch.Tensor,
                  opt_g: torch.optim.Optimizer, adversarial_weight: float = 1e-3) -> tuple[dict, torch.Tensor]:
     """One update of G on l_X + 10⁻³·l_Gen (eq. 3) through a frozen D; returns (losses, G(x_low))."""
-    with frozen(D):
+    def loss_fn():
         fake = G(x_low)
-        l_x = content_loss(phi, fake, x_high)
-        l_gen = non_saturating_g_loss(D(fake))
-        loss = l_x + adversarial_weight * l_gen
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
+        l_x, l_gen = content_loss(phi, fake, x_high), non_saturating_g_loss(D(fake))
+        return l_x + adversarial_weight * l_gen, l_x, l_gen, fake
+
+    loss, l_x, l_gen, fake = step_through_frozen(opt_g, [D], loss_fn)
     return {"g_loss": loss.item(), "content": l_x.item(), "adv": l_gen.item()}, fake.detach()
 
 

@@ -64,6 +64,20 @@ def d_step(G: nn.Module, D: nn.Module, x_real: torch.Tensor, z: torch.Tensor, lo
     return {"d_loss": l_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
 
 
+def step_through_frozen(opt: torch.optim.Optimizer, frozen_nets, loss_fn: Callable[[], tuple]) -> tuple:
+    """One optimiser step on the first value ``loss_fn()`` returns, with ``frozen_nets`` frozen:
+    the loss flows through them (G's update through D) without filling their ``.grad``, and
+    every ``requires_grad`` flag is back as it was afterwards. ``loss_fn`` returns (total, *rest);
+    the whole tuple is returned. Every G step in the course is this, with its own loss:
+    :func:`g_step` (Algorithm 1), pix2pix's, CycleGAN's and SRGAN's."""
+    with frozen(*frozen_nets):
+        out = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        out[0].backward()
+        opt.step()
+    return out
+
+
 def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor | None, loss: GANLoss,
            opt_g: torch.optim.Optimizer, x_fake: torch.Tensor | None = None,
            y: torch.Tensor | None = None) -> dict:
@@ -73,13 +87,9 @@ def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor | None, loss: GANLoss,
     G's parameters and ``.grad`` change; D's do not, and D's ``requires_grad`` flags come back
     as they were (:func:`coursekit.modes.frozen`)."""
     G_y, D_y = _conditioned(G, y), _conditioned(D, y)
-    with frozen(D):
-        l_g = loss.g_loss(D_y(G_y(z) if x_fake is None else x_fake))
-        opt_g.zero_grad(set_to_none=True)
-        l_g.backward()
-        grad_norm = torch.linalg.vector_norm(torch.stack(
-            [torch.linalg.vector_norm(p.grad) for p in G.parameters() if p.grad is not None]))
-        opt_g.step()
+    (l_g,) = step_through_frozen(opt_g, [D], lambda: (loss.g_loss(D_y(G_y(z) if x_fake is None else x_fake)),))
+    grad_norm = torch.linalg.vector_norm(torch.stack(       # the step leaves .grad as it was
+        [torch.linalg.vector_norm(p.grad) for p in G.parameters() if p.grad is not None]))
     return {"g_loss": l_g.item(), "g_grad_norm": grad_norm.item()}
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..losses import lsgan_d_loss, lsgan_g_loss
-from ...modes import frozen
+from ..trainer import step_through_frozen
 from .nets import CycleGANGenerators
 
 
@@ -62,12 +62,9 @@ def g_step(gens, d_a, d_b, real_a, real_b, opt_g, lambda_cycle: float = 10.0,
     """One update of both generators through frozen discriminators.
 
     Returns (losses as floats, fake_a, fake_b detached, for the D step)."""
-    with frozen(d_a, d_b):
-        total, terms, fake_a, fake_b = generator_losses(gens, d_a, d_b, real_a, real_b,
-                                                        lambda_cycle, lambda_identity, lambda_cycle_b)
-        opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        opt_g.step()
+    total, terms, fake_a, fake_b = step_through_frozen(
+        opt_g, [d_a, d_b], lambda: generator_losses(gens, d_a, d_b, real_a, real_b, lambda_cycle,
+                                                    lambda_identity, lambda_cycle_b))
     losses = {"g_loss": total.item(), **{k: v.item() for k, v in terms.items()}}
     return losses, fake_a.detach(), fake_b.detach()
 
