@@ -11,7 +11,7 @@ and the tests run in the grader's process, where the student's code cannot reach
 checked by :func:`validate_notebook`.
 
 The names below are imported on first use, so that the student's sandboxed kernel
-(kernel.py) starts without loading nbformat and nbgrader.
+(student.py) starts without loading nbformat and nbgrader.
 """
 import importlib
 
