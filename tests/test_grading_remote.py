@@ -1,4 +1,4 @@
-"""The student's kernel seen from the grader (coursekit.grading.remote, kernel, wire).
+"""The student's kernel seen from the grader (coursekit.grading.remote, student, effects, wire).
 
 One sandboxed student kernel serves the module (about 5 s to start). Each test defines what
 it needs in the student's kernel, calls it from here and checks what a test cell would see:

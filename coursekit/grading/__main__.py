@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..config import NOTEBOOKS_DIR
-from . import course
+from . import autograding, course, grades, handout, submissions
 from .batch import Interrupted
 from .sandbox import SandboxUnavailable
 from .exercises import exercise_notebooks, validate_notebook
@@ -22,7 +22,7 @@ def _print_checks(checks) -> None:
 
 
 def _print_grades(root: Path) -> None:
-    rows, _ = course.grade_table(root)
+    rows, _ = grades.grade_table(root)
     for row in rows:
         notes = f"  ({'; '.join(row['notes'])})" if row["notes"] else ""
         print(f"  {row['student']:>16} / {row['assignment']}: {row['score']:g} of {row['max_score']:g}, "
@@ -42,7 +42,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_release(args) -> int:
-    released = course.release(args.course_dir, args.assignments or None)
+    released = handout.release(args.course_dir, args.assignments or None)
     for name, path in released.items():
         print(f"released {name}: {path}")
         if args.to:
@@ -54,7 +54,7 @@ def cmd_release(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    checks = course.collect(args.course_dir, args.submissions)
+    checks = submissions.collect(args.course_dir, args.submissions)
     print(f"collected {sum(c.gradable for c in checks)} of {len(checks)} submissions into "
           f"{Path(args.course_dir).expanduser().resolve() / 'submitted'}")
     _print_checks(checks)
@@ -64,10 +64,10 @@ def cmd_collect(args) -> int:
 def cmd_autograde(args) -> int:
     start = time.perf_counter()
     try:
-        graded = course.autograde(args.course_dir, args.assignments or None, timeout=args.timeout,
-                                  quick=not args.full, regrade=args.regrade, jobs=args.jobs, shard=args.shard,
-                                  unsafe_no_sandbox=args.unsafe_no_sandbox, progress=True,
-                                  job_timeout=args.job_timeout, max_output=args.max_output)
+        graded = autograding.autograde(args.course_dir, args.assignments or None, timeout=args.timeout,
+                                       quick=not args.full, regrade=args.regrade, jobs=args.jobs, shard=args.shard,
+                                       unsafe_no_sandbox=args.unsafe_no_sandbox, progress=True,
+                                       job_timeout=args.job_timeout, max_output=args.max_output)
     except Interrupted as stop:
         print(f"\n{stop}. Nothing half-graded was kept: run the same command again to grade the rest.",
               file=sys.stderr)
@@ -81,7 +81,7 @@ def cmd_autograde(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    counts = course.merge(args.course_dir, args.shards or None)
+    counts = autograding.merge(args.course_dir, args.shards or None)
     print(f"merged {counts['merged']} results into the gradebook ({counts['stale']} stale, "
           f"{counts['failed']} failed)")
     _print_grades(Path(args.course_dir).expanduser().resolve())
@@ -89,13 +89,13 @@ def cmd_merge(args) -> int:
 
 
 def cmd_export(args) -> int:
-    for path in course.export(args.course_dir, args.out):
+    for path in grades.export(args.course_dir, args.out):
         print(f"wrote {path}")
     return 0
 
 
 def cmd_feedback(args) -> int:
-    paths = course.feedback(args.course_dir, args.assignments or None)
+    paths = grades.feedback(args.course_dir, args.assignments or None)
     print(f"wrote {len(paths)} feedback files")
     for path in paths:
         print(f"  {path}")
@@ -124,8 +124,8 @@ def main(argv=None) -> int:
     common.add_argument("--course-dir", default=str(course.default_course_dir()),
                         help="the nbgrader course folder (default: $COURSEKIT_COURSE_DIR or ~/coursekit-grading)")
     grading = argparse.ArgumentParser(add_help=False)
-    grading.add_argument("--timeout", type=float, default=course.DEFAULT_TIMEOUT,
-                         help=f"seconds each cell may run before it is stopped (default {course.DEFAULT_TIMEOUT})")
+    grading.add_argument("--timeout", type=float, default=autograding.DEFAULT_TIMEOUT,
+                         help=f"seconds each cell may run before it is stopped (default {autograding.DEFAULT_TIMEOUT})")
     grading.add_argument("--full", action="store_true",
                          help="grade with the full budgets (default: quick mode, COURSEKIT_QUICK=1)")
     grading.add_argument("--regrade", action="store_true",
@@ -138,10 +138,11 @@ def main(argv=None) -> int:
     grading.add_argument("--unsafe-no-sandbox", action="store_true",
                          help="grade even where the students' code cannot be isolated (bubblewrap missing or "
                               "not working); written into grades.csv")
-    grading.add_argument("--job-timeout", type=float, default=course.DEFAULT_JOB_TIMEOUT, metavar="S",
-                         help=f"seconds one submission's grading may take in all (default {course.DEFAULT_JOB_TIMEOUT})")
-    grading.add_argument("--max-output", type=int, default=course.MAX_OUTPUT, metavar="CHARS",
-                         help=f"characters of output kept per cell (default {course.MAX_OUTPUT:,})")
+    grading.add_argument("--job-timeout", type=float, default=autograding.DEFAULT_JOB_TIMEOUT, metavar="S",
+                         help="seconds one submission's grading may take in all "
+                              f"(default {autograding.DEFAULT_JOB_TIMEOUT})")
+    grading.add_argument("--max-output", type=int, default=autograding.MAX_OUTPUT, metavar="CHARS",
+                         help=f"characters of output kept per cell (default {autograding.MAX_OUTPUT:,})")
 
     parser = argparse.ArgumentParser(prog="python -m coursekit.grading", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

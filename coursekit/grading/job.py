@@ -4,7 +4,7 @@
 course's source notebook (solutions and hidden tests) and the student's notebook, and walks
 through them together:
 
-* the student's process (sandbox.py, kernel.py) runs the student's notebook cell by cell, as
+* the student's process (sandbox.py, student.py) runs the student's notebook cell by cell, as
   handed in, except the graded test cells: in their place it runs only the imports and
   definitions of the test's visible part, so names the student saw defined there exist;
 * this process runs the course notebook's own cells up to the last test: its setup cells, and

@@ -3,14 +3,14 @@
 The grader runs the trusted cells (the course notebook's setup and the test cells with their
 hidden tests) in its own process. Each name that a solution cell defines is bound there to a
 :class:`RemoteFunction`: calling it sends the arguments to the student's sandboxed process
-(kernel.py), which runs the student's function on copies of them and sends back
+(student.py), which runs the student's function on copies of them and sends back
 
 * the result, as plain data (wire.py), or a :class:`RemoteObject` handle for anything else;
 * what the call did to its arguments (tensor values and gradients, ``requires_grad`` flags,
   modules' train/eval modes, optimiser and random-generator states, list and dict contents),
   which the grader applies to its own objects, so a test can check that inputs were left
   alone or that a training step changed the weights; the same for what the test's hooks and
-  callbacks recorded while the student's code ran (see :func:`_tracked`);
+  callbacks recorded while the student's code ran (effects.py);
 * when the result carries a gradient, a link that lets the grader's autograd differentiate
   through the call (:class:`_Bridge`: the backward pass also runs in the student's process).
 
@@ -21,20 +21,18 @@ and helpers, which nothing in the student's process can reach.
 from __future__ import annotations
 
 import builtins
-import functools
 import io
 import os
 import signal
 import subprocess
 import sys
 import time
-import types
 
 import cloudpickle
 import numpy as np
 import torch
 
-from . import wire
+from . import effects, wire
 
 INTERRUPT_GRACE = 5.0  # seconds the student's kernel has to stop after an interrupt before it is killed
 EXIT_GRACE = 5.0  # seconds a kernel whose pipe closed has to end on its own (its exit status is then reported)
@@ -194,7 +192,7 @@ class StudentKernel:
                     return ("N", obj.__name__)
                 return None
 
-        tracked = _tracked([*args, *kwargs.values()])
+        tracked = effects.tracked_objects([*args, *kwargs.values()], opaque=(RemoteObject, RemoteFunction))
         rng = self._rng_to_send()
         buf = io.BytesIO()
         try:
@@ -227,7 +225,7 @@ class StudentKernel:
         resolve = lambda tag, i: (tensors if tag == "rT" else tracked)[i]  # noqa: E731
         try:
             for entry in reply.get("writes", []):
-                _apply_write(entry, tensors, tracked, wire.Decoder(buffers, resolve, handle))
+                effects.apply_write(entry, tensors, tracked, wire.Decoder(buffers, resolve, handle))
             rng = wire.Decoder(buffers).decode(reply["rng"])
             self.s_rng = {"torch": rng["torch"], "numpy": tuple(rng["numpy"]), "random": rng["random"]}
             self.sent_rng = torch.get_rng_state().clone()
@@ -297,115 +295,6 @@ def _tensor_table(tensors: list, tensor_index) -> tuple[list[dict], list[bytes]]
         if m.get("grad", -1) >= 0:
             meta[m["grad"]]["of"] = owner
     return meta, data
-
-
-_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-
-
-def _tracked(roots: list) -> list:
-    """The mutable objects among the arguments whose changes come back (not tensors: see above).
-
-    Besides the arguments themselves, what the grader's own callables hand over with them: the
-    contents of a function's closure (and, for a function of the test cell, the globals it
-    names), a bound method's object, a partial's arguments, and the hooks registered on a
-    module. A check that records how the student's code ran (a forward hook, a callback that
-    appends to a list) then sees its records, as it would in one process.
-    """
-    seen, found = set(), []
-
-    def walk(obj, depth):
-        if id(obj) in seen or depth > 32 or isinstance(obj, (torch.Tensor, RemoteObject, RemoteFunction)):
-            return
-        seen.add(id(obj))
-        if isinstance(obj, (list, dict)):
-            found.append(obj)
-            for item in (obj if isinstance(obj, list) else [*obj.keys(), *obj.values()]):
-                walk(item, depth + 1)
-        elif isinstance(obj, (tuple, set, frozenset)):
-            for item in obj:
-                walk(item, depth + 1)
-        elif isinstance(obj, torch.nn.Module):
-            found.append(obj)
-            for m in obj.modules():
-                for hooks in (getattr(m, name, None) for name in _HOOKS):
-                    for hook in (hooks or {}).values():
-                        walk(hook, depth + 1)
-        elif isinstance(obj, (torch.optim.Optimizer, torch.Generator)):
-            found.append(obj)
-        elif isinstance(obj, types.FunctionType):
-            for cell in obj.__closure__ or ():
-                try:
-                    walk(cell.cell_contents, depth + 1)
-                except ValueError:  # an empty cell
-                    pass
-            if obj.__module__ in ("__main__", None):  # shipped by value: its globals travel too
-                for name in obj.__code__.co_names:
-                    if name in obj.__globals__:
-                        walk(obj.__globals__[name], depth + 1)
-        elif isinstance(obj, types.MethodType):
-            walk(obj.__self__, depth + 1)
-            walk(obj.__func__, depth + 1)
-        elif isinstance(obj, functools.partial):
-            walk(obj.func, depth + 1)
-            walk(obj.args, depth + 1)
-            walk(obj.keywords, depth + 1)
-        elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)) \
-                and type(obj).__module__ not in ("builtins",) and not type(obj).__module__.startswith("torch"):
-            found.append(obj)  # an object of the test's own class (a callable one too)
-            for value in vars(obj).values():
-                walk(value, depth + 1)
-
-    for item in roots:
-        walk(item, 0)
-    return found
-
-
-def _apply_write(entry: dict, tensors: list, tracked: list, dec: wire.Decoder) -> None:
-    """Apply one change the student's call made to an argument to the grader's own object."""
-    kind = entry["k"]
-    if kind == "T":
-        t = tensors[entry["i"]]
-        if "data" in entry:
-            new = dec.decode(entry["data"])
-            with torch.no_grad():
-                if new.shape == t.shape and new.dtype == t.dtype:
-                    t.copy_(new)
-                else:
-                    t.data = new
-        if "rg" in entry and t.is_leaf and (t.is_floating_point() or t.is_complex()):
-            t.requires_grad_(bool(entry["rg"]))
-        if "grad" in entry and t.is_leaf:
-            t.grad = dec.decode(entry["grad"])
-        return
-    obj = tracked[entry["j"]]
-    if kind == "list":
-        obj[:] = [dec.decode(v) for v in entry["items"]]
-    elif kind == "dict":
-        obj.clear()
-        obj.update({dec.decode(k): dec.decode(v) for k, v in entry["items"]})
-    elif kind == "module":
-        modules = list(obj.modules())
-        for m, mode, attrs in zip(modules, entry["modes"], entry["attrs"]):
-            m.training = bool(mode)
-            for name, value in attrs.items():
-                _set_plain_attr(m, name, dec.decode(value))
-    elif kind == "optim":
-        obj.load_state_dict(dec.decode(entry["state"]))
-    elif kind == "gen":
-        obj.set_state(dec.decode(entry["state"]))
-    elif kind == "attrs":
-        for name, value in entry["attrs"].items():
-            _set_plain_attr(obj, name, dec.decode(value))
-
-
-def _set_plain_attr(obj, name: str, value) -> None:
-    if not (isinstance(name, str) and name.isidentifier() and not name.startswith("_")):
-        raise ValueError(f"refused attribute name {name!r}")
-    if value is not None and type(value) not in (bool, int, float, str):
-        raise ValueError(f"attribute {name} must be a plain value")
-    if isinstance(getattr(type(obj), name, None), property):
-        return
-    setattr(obj, name, value)
 
 
 def _replay_outputs(outputs) -> None:

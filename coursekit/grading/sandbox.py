@@ -1,6 +1,6 @@
 """The sandbox the student's code runs in: bubblewrap namespaces, a uid of its own, resource limits.
 
-The student's kernel (kernel.py) is started with `bubblewrap <https://github.com/containers/bubblewrap>`_
+The student's kernel (student.py) is started with `bubblewrap <https://github.com/containers/bubblewrap>`_
 (``bwrap``) so that it
 
 * sees a file system made only of read-only system folders (``/usr``, ``/etc``, Python and the
@@ -251,6 +251,6 @@ def isolation(unsafe_no_sandbox: bool = False) -> Isolation:
 
 def student_command(request_fd: int, reply_fd: int, control_fd: int, limits: dict, max_output: int,
                     sandboxed: bool) -> list[str]:
-    """The Python command line of the student's kernel (kernel.serve) on the given pipes."""
-    return [sys.executable, "-m", "coursekit.grading.kernel", str(request_fd), str(reply_fd), str(control_fd),
+    """The Python command line of the student's kernel (student.serve) on the given pipes."""
+    return [sys.executable, "-m", "coursekit.grading.student", str(request_fd), str(reply_fd), str(control_fd),
             json.dumps(limits), str(max_output), "sandboxed" if sandboxed else "unconfined"]
