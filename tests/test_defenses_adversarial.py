@@ -44,7 +44,7 @@ def state(model):
 
 @pytest.mark.parametrize("field, value, message", [
     ("attack", "bim", "attack must be one of"),
-    ("loss", "trades", "loss must be one of"),
+    ("loss", "kl", "loss must be one of"),
     ("eps", -0.1, "eps must be a number >= 0, got -0.1"),
     ("eps", 1.5, "eps must be <= 1"),
     ("alpha", 0.0, "alpha must be a number > 0, got 0.0"),
@@ -77,7 +77,7 @@ def test_eps_ramp_is_linear_then_flat():
 
 # ---- the inner attack: eval mode, batch norm untouched --------------------------------------
 
-@pytest.mark.parametrize("attack", ["fgsm", "fast", "pgd"])
+@pytest.mark.parametrize("attack", ["fgsm", "fast", "pgd", "trades"])
 def test_inner_attack_runs_in_eval_mode_and_leaves_bn_statistics_alone(attack, digits):
     x, y = digits
     model = bn_model()
@@ -210,6 +210,30 @@ def test_losses_match_their_formulas(digits):
     assert loss.item() == pytest.approx(((clean + adv) / 2 + 0.5 * pairing).item(), rel=1e-5)
     loss, _ = adversarial_loss(model, x, x, y, "alp", lam=3.0)         # x_adv = x: no pairing term
     assert loss.item() == pytest.approx(clean.item(), rel=1e-5)
+    loss, _ = adversarial_loss(model, x, x_adv, y, "trades", lam=6.0)  # Zhang et al. 2019, eq. 5
+    p, log_p_adv = F.softmax(z, 1), F.log_softmax(z_adv, 1)
+    kl = (p * (p.log() - log_p_adv)).sum(1).mean()                    # KL(f(x) ‖ f(x_adv)), per digit
+    assert loss.item() == pytest.approx((clean + 6.0 * kl).item(), rel=1e-5)
+    loss, _ = adversarial_loss(model, x, x, y, "trades", lam=6.0)      # x_adv = x: no KL term
+    assert loss.item() == pytest.approx(clean.item(), rel=1e-5)
+
+
+def test_the_trades_attack_climbs_the_kl_divergence_without_the_label(digits):
+    """Zhang et al. 2019, Algorithm 1: from x + 0.001·N(0, I), signed steps up KL(f(x) ‖ f(x'));
+    the label plays no part (two different label sets give the same x'), and the divergence
+    it reaches is far above that of the small random start or of a random point of the ball."""
+    x, y = digits
+    model = build("mnist-cnn-small").eval()
+    g = lambda: torch.Generator().manual_seed(3)                       # noqa: E731
+    x_adv = inner_attack(model, x, y, "trades", 0.3, 0.075, 10, generator=g())
+    assert torch.equal(x_adv, inner_attack(model, x, (y + 1) % 10, "trades", 0.3, 0.075, 10,
+                                           generator=g()))
+    with torch.no_grad():
+        p = F.softmax(model(x), 1)
+        kl = lambda x2: F.kl_div(F.log_softmax(model(x2), 1), p, reduction="none").sum(1)  # noqa: E731
+        start = (x + 0.001 * torch.randn(x.shape, generator=g())).clamp(0, 1)
+        random = (x + 0.3 * (2 * torch.rand(x.shape, generator=g()) - 1)).clamp(0, 1)
+        assert kl(x_adv).mean() > 10 * kl(random).mean() and kl(x_adv).mean() > 100 * kl(start).mean()
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

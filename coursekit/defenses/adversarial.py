@@ -16,6 +16,8 @@ attack      x_adv                                                 paper
 "fgsm"      x + ε·sign(∇ₓL(x, y))                                 Goodfellow et al. 2015
 "fast"      δ ~ U(−ε, ε)ᵈ, δ ← Π(δ + α·sign(∇L(x + δ))), α=1.25ε  Wong, Rice & Kolter 2020
 "pgd"       ``steps`` steps of size α from a random start         Madry et al. 2018
+"trades"    ``steps`` steps of size α up KL(f(x) ‖ f(x')), from   Zhang et al. 2019,
+            x' = x + 0.001·N(0, I) (no label needed)              Algorithm 1
 callable    ``attack(model, x, y, eps, alpha, steps) -> x_adv``
 ==========  ====================================================  ==========================
 
@@ -27,6 +29,8 @@ loss        on a batch (L: mean cross-entropy, z: logits)         paper
                                                                   Goodfellow et al. eq. 6
 "alp"       ½[L(x, y) + L(x_adv, y)] + λ·mean ‖z(x) − z(x_adv)‖²  Kannan, Kurakin &
                                                                   Goodfellow 2018
+"trades"    L(x, y) + λ·mean KL(f(x) ‖ f(x_adv)), f = softmax(z)  Zhang et al. 2019, eq. 5
+                                                                  (λ is their 1/λ, "β")
 ==========  ====================================================  ==========================
 
 The inner attack always runs on the model in eval mode (``coursekit.attacks._common.eval_mode``):
@@ -57,14 +61,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks import fgsm, pgd
+from ..attacks import apgd, fgsm, pgd
 from ..attacks._common import (check_attack_args, check_class_labels, check_generator, check_images,
                               check_positive, eval_mode, input_gradient)
 from ..validate import check_nonempty
 from ..train import accuracy, batches, predict, train_classifier
 
-ATTACKS = ("none", "fgsm", "fast", "pgd")
-LOSSES = ("adv", "mixed", "alp")
+ATTACKS = ("none", "fgsm", "fast", "pgd", "trades")
+LOSSES = ("adv", "mixed", "alp", "trades")
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class AdvRecipe:
     ``alpha`` is the attack's step at the full ``eps``; while ε ramps up (linearly from 0 over
     the first ``eps_ramp`` share of training) the step scales with it, α_t = α·ε_t/ε, so α/ε
     stays as chosen (1.25 for "fast", Wong et al. 2020 §4). ``steps`` counts PGD iterations
-    ("pgd" and callables only). ``lam`` is λ of the "mixed" and "alp" losses. Training is
+    ("pgd", "trades" and callables only). ``lam`` is λ of the "mixed", "alp" and "trades" losses. Training is
     :func:`coursekit.train.train_classifier`: Adam with a one-cycle learning rate peaking at
     ``lr`` (Wong et al. use a cyclic rate peaking at 5e-3 for MNIST).
     """
@@ -158,6 +162,34 @@ def fast_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, al
     return (x.detach() + delta).clamp(0, 1)
 
 
+@torch.enable_grad()
+def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, steps: int,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """The inner maximisation of TRADES (Zhang et al. 2019, Algorithm 1, lines 5-7):
+
+        x' = x + 0.001·N(0, I);   x' ← Π_{B(x, ε) ∩ [0,1]}(x' + α·sign(∇_x' KL(f(x) ‖ f(x'))))
+
+    ``steps`` times, with f the softmax of the model. It pushes the prediction away from the
+    model's own prediction on x, so it needs no label. (The small Gaussian start is needed:
+    at x' = x the KL divergence has zero gradient.)
+    """
+    check_attack_args(x, torch.zeros(len(x), dtype=torch.long, device=x.device), eps, model)
+    check_positive("alpha", alpha)
+    check_positive("steps", steps, integer=True)
+    x = x.detach()
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+    with eval_mode(model):
+        p_clean = F.softmax(model(x), 1).detach()                  # (N, 10), fixed target
+        x_adv = (x + 0.001 * noise).clamp(0, 1)
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            kl = F.kl_div(F.log_softmax(model(x_adv), 1), p_clean, reduction="sum")
+            (grad,) = torch.autograd.grad(kl, x_adv)
+            x_adv = torch.min(torch.max(x_adv.detach() + alpha * grad.sign(), x - eps), x + eps)
+            x_adv = x_adv.clamp(0, 1)
+    return x_adv
+
+
 def inner_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: str | Callable,
                  eps: float, alpha: float, steps: int = 1,
                  generator: torch.Generator | None = None) -> torch.Tensor:
@@ -172,6 +204,8 @@ def inner_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: str
             return fast_fgsm(net, x, y, eps, alpha, generator=generator)
         if attack == "pgd":
             return pgd(net, x, y, eps, alpha, steps, random_start=True, generator=generator)
+        if attack == "trades":
+            return trades_attack(net, x, eps, alpha, steps, generator=generator)
         return attack(net, x, y, eps, alpha, steps).detach()
 
 
@@ -198,6 +232,9 @@ def adversarial_loss(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: 
     if loss == "alp":
         pairing = (logits_clean - logits_adv).pow(2).sum(1).mean()
         return (clean + adv) / 2 + lam * pairing, logits_adv
+    if loss == "trades":
+        kl = F.kl_div(F.log_softmax(logits_adv, 1), F.softmax(logits_clean, 1), reduction="batchmean")
+        return clean + lam * kl, logits_adv
     raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
 
 
@@ -259,15 +296,21 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
 
 
 def held_out_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-                        pgd_steps: int = 10, seed: int = 0) -> dict:
+                        pgd_steps: int = 10, seed: int = 0, apgd_steps: int | None = None) -> dict:
     """Clean, FGSM and PGD accuracy (PGD-``pgd_steps``, α = 2.5·ε/steps as Madry et al., one
-    random start) on a held-out batch: the three curves that expose catastrophic overfitting."""
-    return {
+    random start) on a held-out batch: the three curves that expose catastrophic overfitting.
+    With ``apgd_steps``, also ``apgd_acc``: APGD-CE with that many steps (Croce & Hein 2020)."""
+    record = {
         "clean_acc": accuracy(model, x, y),
         "fgsm_acc": accuracy_under_attack(model, x, y, lambda net, xb, yb: fgsm(net, xb, yb, eps)),
         "pgd_acc": robust_accuracy(model, x, y, eps, steps=pgd_steps, alpha=2.5 * eps / pgd_steps,
                                    restarts=1, seed=seed),
     }
+    if apgd_steps is not None:
+        g = torch.Generator().manual_seed(seed)
+        record["apgd_acc"] = accuracy_under_attack(
+            model, x, y, lambda net, xb, yb: apgd(net, xb, yb, eps, apgd_steps, generator=g))
+    return record
 
 
 def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -275,7 +318,8 @@ def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                          y_val: torch.Tensor | None = None, eval_eps: float | None = None,
                          eval_steps: int = 10, seed: int = 0, progress: bool = True,
                          keep_best: bool = False,
-                         on_epoch_end: Callable[[dict], None] | None = None) -> list[dict]:
+                         on_epoch_end: Callable[[dict], None] | None = None,
+                         eval_apgd_steps: int | None = None) -> list[dict]:
     """Train ``model`` on (x, y) by ``recipe``; return its history, one record per epoch.
     The model is updated in place and returned to the mode it came in; the inner attack's
     random starts draw from torch's global generator (see :func:`adversarial_loss_fn`).
@@ -284,7 +328,8 @@ def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     its loss. Each record holds ``epoch``, ``loss``, ``train_acc`` (on the training batches'
     x_adv), ``eps`` (ε at the epoch's end) and ``seconds`` (training time so far, evaluation
     excluded); with a held-out batch (x_val, y_val) also ``clean_acc``, ``fgsm_acc`` and
-    ``pgd_acc`` at ``eval_eps`` (default: the recipe's ε), see :func:`held_out_accuracies`.
+    ``pgd_acc`` at ``eval_eps`` (default: the recipe's ε), see :func:`held_out_accuracies`,
+    and ``apgd_acc`` with ``eval_apgd_steps``.
     ``on_epoch_end(record)`` is called after that (the DDP entry point prints from it).
 
     ``keep_best`` (needs the held-out batch) is early stopping: at the end the model gets back
@@ -312,10 +357,13 @@ def adversarial_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         record["steps"] = record["epoch"] * steps_per_epoch
         if x_val is not None:
             # the local module, not a DDP wrapper: no collective calls from the rank that evaluates
-            record.update(held_out_accuracies(_unwrap(model), x_val, y_val, eval_eps, eval_steps, seed))
+            record.update(held_out_accuracies(_unwrap(model), x_val, y_val, eval_eps, eval_steps, seed,
+                                              eval_apgd_steps))
             if progress:
                 tqdm.write(f"  held out, ε = {eval_eps}: clean {record['clean_acc']:.2%}, "
-                           f"FGSM {record['fgsm_acc']:.2%}, PGD-{eval_steps} {record['pgd_acc']:.2%}")
+                           f"FGSM {record['fgsm_acc']:.2%}, PGD-{eval_steps} {record['pgd_acc']:.2%}"
+                           + (f", APGD-CE-{eval_apgd_steps} {record['apgd_acc']:.2%}"
+                              if eval_apgd_steps else ""))
             if keep_best and record["pgd_acc"] >= best["pgd_acc"]:
                 state = {k: v.detach().clone() for k, v in _unwrap(model).state_dict().items()}
                 best.update(pgd_acc=record["pgd_acc"], epoch=record["epoch"], state=state)

@@ -31,14 +31,15 @@ def train_defended(recipe: str | AdvRecipe = "fast", arch: str = "mnist-cnn-smal
                    n_train: int | None = None, n_val: int = 500, seed: int = 0,
                    progress: bool = True, arch_kwargs: dict | None = None,
                    eval_eps: float | None = None, keep_best: bool = False,
-                   **changes) -> TrainedModel:
+                   eval_apgd_steps: int | None = None, **changes) -> TrainedModel:
     """Train a fresh ``arch`` on MNIST by ``recipe`` (a name in RECIPES, or an AdvRecipe).
 
     ``changes`` override recipe fields (``epochs=2``, ``steps=7``, ...). The model trains on
     the first ``n_train`` training digits (all but the held-out ones by default) and is
     evaluated after every epoch on the last ``n_val`` training digits, which it never sees,
     at ``eval_eps`` (default: the recipe's ε); ``keep_best`` restores the epoch where that
-    PGD accuracy was highest (early stopping, see :func:`adversarial_training`).
+    PGD accuracy was highest (early stopping, see :func:`adversarial_training`);
+    ``eval_apgd_steps`` adds APGD-CE accuracy with that many steps to each epoch's record.
 
     >>> run = train_defended("fgsm", epochs=3)        # doctest: +SKIP
     >>> [r["pgd_acc"] for r in run.history]           # catastrophic overfitting: → 0
@@ -60,6 +61,6 @@ def train_defended(recipe: str | AdvRecipe = "fast", arch: str = "mnist-cnn-smal
         model = build(arch, **(arch_kwargs or {}))
         history = adversarial_training(model, x, y, recipe, x_val=x_val, y_val=y_val,
                                        eval_eps=eval_eps, seed=seed, progress=progress,
-                                       keep_best=keep_best)
+                                       keep_best=keep_best, eval_apgd_steps=eval_apgd_steps)
     return TrainedModel(model.eval(), history, history[-1]["seconds"])
 
