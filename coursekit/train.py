@@ -30,10 +30,14 @@ def batches(n: int, batch_size: int, shuffle: bool = False,
     yield from order.split(batch_size)
 
 
-def _check_xy(x: torch.Tensor, y: torch.Tensor) -> None:
+def _check_batch(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"x must be a batch of images (N, C, H, W), got shape "
                          f"{tuple(getattr(x, 'shape', ()))}")
+
+
+def _check_xy(x: torch.Tensor, y: torch.Tensor) -> None:
+    _check_batch(x)
     check_nonempty(x)
     check_finite("x", x)
     check_labels(y, len(x))
@@ -146,9 +150,7 @@ def train_classifier(
 
 def random_shift(x: torch.Tensor, g: torch.Generator, max_shift: int = 2) -> torch.Tensor:
     """Augmentation: translate each image by up to ``max_shift`` pixels (zero fill)."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"x must be a batch of images (N, C, H, W), got shape "
-                         f"{tuple(getattr(x, 'shape', ()))}")
+    _check_batch(x)
     check_generator(g, "g")
     check_positive("max_shift", max_shift, integer=True, allow_zero=True)
     if not len(x):

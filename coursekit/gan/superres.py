@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from ..train import predict
 from .losses import minimax_d_loss, non_saturating_g_loss
-from ..modes import train_mode
+from ..modes import eval_mode, train_mode
 from .trainer import step_through_frozen
 
 FACTOR = 4
@@ -190,8 +190,8 @@ def train_sr(G: nn.Module, sample_high: Callable[[int, torch.Generator], torch.T
     so that a short run ends converged rather than wherever the last steps left it.
 
     Returns the per-step losses and ``evals``: every ``eval_every`` steps (and after the last)
-    a dict with ``step`` and ``eval_fn(G)``, computed with G in eval mode. The networks train in train mode
-    and come back in the modes they came in."""
+    a dict with ``step`` and ``eval_fn(G)``, computed with G in eval mode. The networks train in
+    train mode and come back in the modes they came in."""
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     if schedule not in ("constant", "cosine"):
@@ -220,10 +220,8 @@ def train_sr(G: nn.Module, sample_high: Callable[[int, torch.Generator], torch.T
             for key, value in losses.items():
                 history.setdefault(key, []).append(value)
             if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
-                G.eval()
-                with torch.no_grad():
+                with torch.no_grad(), eval_mode(G):
                     history["evals"].append({"step": step + 1, **eval_fn(G)})
-                G.train()
     return history
 
 

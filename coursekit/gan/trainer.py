@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..modes import frozen, train_mode
+from ..modes import eval_mode, frozen, train_mode
 from ..validate import check_positive
 from .losses import GANLoss, clip_weights, get_loss, minimax_d_loss
 
@@ -87,7 +87,8 @@ def g_step(G: nn.Module, D: nn.Module, z: torch.Tensor | None, loss: GANLoss,
     G's parameters and ``.grad`` change; D's do not, and D's ``requires_grad`` flags come back
     as they were (:func:`coursekit.modes.frozen`)."""
     G_y, D_y = _conditioned(G, y), _conditioned(D, y)
-    (l_g,) = step_through_frozen(opt_g, [D], lambda: (loss.g_loss(D_y(G_y(z) if x_fake is None else x_fake)),))
+    x_fake = G_y(z) if x_fake is None else x_fake
+    (l_g,) = step_through_frozen(opt_g, [D], lambda: (loss.g_loss(D_y(x_fake)),))
     grad_norm = torch.linalg.vector_norm(torch.stack(       # the step leaves .grad as it was
         [torch.linalg.vector_norm(p.grad) for p in G.parameters() if p.grad is not None]))
     return {"g_loss": l_g.item(), "g_grad_norm": grad_norm.item()}
@@ -291,8 +292,6 @@ def _real_batch(batch, n: int, device) -> tuple[torch.Tensor, torch.Tensor | Non
 
 @torch.no_grad()
 def _grid(G: nn.Module, fixed_z: torch.Tensor, fixed_y: torch.Tensor | None = None) -> torch.Tensor:
-    """G's output on the fixed noise, in eval mode, on the CPU; G is put back in train mode."""
-    G.eval()
-    out = _conditioned(G, fixed_y)(fixed_z).cpu()
-    G.train()
-    return out
+    """G's output on the fixed noise, in eval mode, on the CPU; G's modes restored after."""
+    with eval_mode(G):
+        return _conditioned(G, fixed_y)(fixed_z).cpu()
