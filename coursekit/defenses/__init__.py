@@ -60,8 +60,8 @@ from .scoreboard import (AttackBudget, Defense, defense_table, evaluate_defense,
 # The shipped classifiers trained to resist attacks (notebook 02); every other shipped MNIST
 # classifier was trained the ordinary way. Their recipes are in coursekit.pretrain.defended
 # (ROBUST_RECIPES, CERTIFIED_RECIPES, VARIANTS; a test keeps this list in step with them).
-DEFENDED_MODELS = ("mnist-cnn-robust", "mnist-certified", "mnist-cnn-fgsm", "mnist-cnn-alp",
-                   "mnist-cnn-mixed", "mnist-cnn-pgd")
+DEFENDED_MODELS = ("mnist-cnn-robust", "mnist-cnn-trades", "mnist-certified", "mnist-cnn-fgsm",
+                   "mnist-cnn-alp", "mnist-cnn-mixed", "mnist-cnn-pgd")
 
 __all__ = [
     "DEFENDED_MODELS", "RECIPES", "AdvRecipe", "TrainedModel", "accuracy_under_attack", "adversarial_loss",

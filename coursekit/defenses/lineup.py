@@ -155,7 +155,8 @@ ADVERSARIALLY_TRAINED = {"FGSM adversarial training": "mnist-cnn-fgsm",
                          "fast FGSM (mnist-cnn-robust)": "mnist-cnn-robust",
                          "PGD-10 training": "mnist-cnn-pgd",
                          "logit pairing": "mnist-cnn-alp",
-                         "mixed loss, λ = 1": "mnist-cnn-mixed"}
+                         "mixed loss, λ = 1": "mnist-cnn-mixed",
+                         "TRADES, wider CNN (mnist-cnn-trades)": "mnist-cnn-trades"}
 
 
 def adversarially_trained(device=None) -> list[Defense]:

@@ -3,8 +3,9 @@
     python -m coursekit.defenses.robustness                  # every defended model
     python -m coursekit.defenses.robustness mnist-cnn-pgd    # one of them
 
-For each model, on its sample (:data:`SAMPLES`: the first 1,000 test digits) and at its ε (0.3; 0.1 for the
-IBP-certified model, the radius it was built for), digit by digit:
+For each model, on its sample (:data:`SAMPLES`: the first 1,000 test digits; all 10,000 for
+"mnist-cnn-trades", the course's robust model) and at its ε (0.3; 0.1 for the IBP-certified
+model, the radius it was built for), digit by digit:
 
 * clean: classified correctly without attack;
 * PGD-50×10: L∞ PGD, 50 steps of α = 0.01 from 10 random starts, broken when any start
@@ -50,6 +51,7 @@ SAMPLES = {
     "mnist-cnn-mixed": (1_000, 0.3),
     "mnist-cnn-alp": (1_000, 0.3),
     "mnist-certified": (1_000, 0.1),
+    "mnist-cnn-trades": (10_000, 0.3),     # the course's robust model: the whole test set
 }
 
 

@@ -14,7 +14,7 @@ module             recipes
                    CPU and wall time, threads, registering, the final line printed)
 ``classifiers``    "mnist-cnn", "mnist-mlp", "mnist-lenet", "mnistm-cnn" (:data:`RECIPES`)
 ``gans``           "mnist-dcgan", "mnist-cdcgan" (:data:`GAN_RECIPES`)
-``defended``       "mnist-cnn-robust" (:data:`ROBUST_RECIPES`), the adversarial-training
+``defended``       "mnist-cnn-robust", "mnist-cnn-trades" (:data:`ROBUST_RECIPES`), the adversarial-training
                    :data:`VARIANTS`, "mnist-certified" (:data:`CERTIFIED_RECIPES`)
 ``translation``    CycleGAN, pix2pix and super-resolution (:data:`TRANSLATION_RECIPES`)
 =================  ==================================================================
