@@ -12,7 +12,7 @@ from coursekit.attacks import autoattack
 from coursekit.data import mnist
 from coursekit.defenses import DEFENDED_MODELS
 from coursekit.defenses.robustness import (AUTOATTACK, PGD, SAMPLES, clopper_pearson, load_results,
-                                           summarize)
+                                           same_verdicts, summarize)
 from coursekit.models import load_pretrained
 from coursekit.models.pretrained import read_manifest
 
@@ -92,6 +92,14 @@ def test_the_cautionary_models_fall_further_under_autoattack(stored):
         assert s["square_only"] > 0.005, f"{name}: Square alone should break more than 0.5%"
 
 
+def test_same_verdicts_counts_agreement_on_survival_and_checks_lengths():
+    rows = [[7, 1, 1, ""], [2, 1, 0, "apgd-ce"], [1, 0, 0, "clean"]]
+    assert same_verdicts(["", "square", "clean"], rows) == 3        # which attack broke it is not asked
+    assert same_verdicts(["apgd-t", "", "clean"], rows) == 1
+    with pytest.raises(ValueError, match="rows must hold one row per digit"):
+        same_verdicts([""], rows)
+
+
 def test_clopper_pearson_interval():
     # a textbook value: 0 of 10 gives [0, 0.3085] at 95%
     assert clopper_pearson(0, 10) == pytest.approx((0.0, 0.30849), abs=1e-4)
@@ -106,5 +114,4 @@ def test_a_chunk_is_reproduced_live(stored):
     x, y = mnist("test").tensors(n)
     live = autoattack(load_pretrained(name), x, y, 0.3, seed=0)
     rows = stored["models"][name]["rows"][:n]
-    same = sum((b == "") == (r[3] == "") for b, r in zip(live.broken_by, rows))
-    assert same >= n - 2, (live.broken_by, [r[3] for r in rows])
+    assert same_verdicts(live.broken_by, rows) >= n - 2, (live.broken_by, [r[3] for r in rows])

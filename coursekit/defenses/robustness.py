@@ -93,6 +93,15 @@ def summarize(rows: list[list]) -> dict:
     }
 
 
+def same_verdicts(broken_by: list[str], rows: list[list]) -> int:
+    """On how many digits a live AutoAttack run (its ``broken_by``) and the stored ``rows`` of the
+    same digits agree on whether the digit survived (robust or not, whichever attack broke it)."""
+    if len(broken_by) != len(rows):
+        raise ValueError(f"rows must hold one row per digit of broken_by ({len(broken_by)}), "
+                         f"got {len(rows)}")
+    return sum((b == "") == (r[3] == "") for b, r in zip(broken_by, rows))
+
+
 def evaluate_chunk(model, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> tuple[list, list]:
     """Rows [label, clean, pgd, broken_by] for one chunk of digits, and AutoAttack's report."""
     pgd_ok = survives_restarts(Defense("model", model), x, y, eps, PGD["alpha"], PGD["steps"],

@@ -69,13 +69,12 @@ ROBUST_RECIPES = {
                                    steps=10, eps_ramp=0.2, epochs=12, lr=5e-3, batch_size=100),
                          0.3),
 }
-# How each robust recipe is trained and measured besides its recipe: held-out training digits
-# for the per-epoch curve, early stopping, APGD-CE steps in that curve, and test digits for
-# PGD-50×10 (0: left to `python -m coursekit.defenses.robustness`, which runs PGD-50×10 and
+# How each robust recipe is trained and measured besides its recipe (same keys): held-out
+# training digits for the per-epoch curve, early stopping, APGD-CE steps in that curve, and test
+# digits for PGD-50×10 (0: left to `python -m coursekit.defenses.robustness`, which runs it and
 # AutoAttack on all 10,000). "mnist-cnn-trades" is the candidate "trades-wide-12" of
-# tools/robust_recipes.py, chosen on its 1,000 held-out digits: TRADES (Zhang et al. 2019,
-# λ = 6, PGD-10 on the KL term) on the small CNN made wider (32/64/128); it needs no early
-# stopping (no catastrophic overfitting), so it ships its last epoch, the weights measured there.
+# tools/robust_recipes.py with its 1,000 held-out digits; TRADES does not overfit
+# catastrophically, so it ships its last epoch, the weights measured there.
 ROBUST_TRAINING = {
     "mnist-cnn-robust": {"n_val": 500, "keep_best": True, "eval_apgd_steps": None, "n_pgd": 10_000},
     "mnist-cnn-trades": {"n_val": 1000, "keep_best": False, "eval_apgd_steps": 25, "n_pgd": 0},
@@ -172,12 +171,11 @@ def pretrain_robust(name: str, out: Path | None = None, quick: bool = False, see
         sub = min(500, run.size(10_000, QUICK_DEFENDED[1]))
         first_one = robust_accuracy(trained.model, x[:sub], y[:sub], eps, restarts=1, seed=seed)
         pgd_figures, said = {}, f"PGD-50 at ε = {eps} on the first {sub} digits {first_one:.2%}"
-        if n_pgd:
-            first_ten = robust_accuracy(trained.model, x[:min(sub, n_pgd)], y[:min(sub, n_pgd)],
-                                        eps, seed=seed, progress=True)
+        if n_pgd:                                 # 0 or every test digit (n_pgd >= sub)
+            first_ten = robust_accuracy(trained.model, x[:sub], y[:sub], eps, seed=seed, progress=True)
             rest_ten = robust_accuracy(trained.model, x[sub:n_pgd], y[sub:n_pgd], eps, seed=seed,
                                        progress=True) if n_pgd > sub else first_ten
-            full_ten = (first_ten * min(sub, n_pgd) + rest_ten * max(n_pgd - sub, 0)) / n_pgd
+            full_ten = (first_ten * sub + rest_ten * (n_pgd - sub)) / n_pgd
             pgd_figures = {"pgd50x10_accuracy": round(full_ten, 4),
                            "pgd50x10_accuracy_first500": round(first_ten, 4)}
             said = f"PGD-50×10 at ε = {eps} on {n_pgd} digits {full_ten:.2%}"
