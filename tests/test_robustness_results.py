@@ -115,3 +115,19 @@ def test_a_chunk_is_reproduced_live(stored):
     live = autoattack(load_pretrained(name), x, y, 0.3, seed=0)
     rows = stored["models"][name]["rows"][:n]
     assert same_verdicts(live.broken_by, rows) >= n - 2, (live.broken_by, [r[3] for r in rows])
+
+
+def test_workers_store_the_rows_one_process_stores():
+    """--workers N runs chunks in N processes; chunk i keeps its seed (seed + i), so the rows, in
+    order, are those of one process, and the first chunk is evaluate_chunk's with seed 0."""
+    from coursekit.defenses.robustness import evaluate_chunk, evaluate_model
+    name, n, chunk = "mnist-cnn-fgsm", 8, 4
+    one = evaluate_model(name, {"models": {}}, None, n=n, progress=False, chunk=chunk)
+    two = evaluate_model(name, {"models": {}}, None, n=n, progress=False, chunk=chunk, workers=2)
+    assert one["complete"] and two["complete"] and len(one["rows"]) == n
+    assert two["rows"] == one["rows"] and two["processes"] == 2
+    x, y = mnist("test").tensors(n)
+    rows, _ = evaluate_chunk(load_pretrained(name), x[:chunk], y[:chunk], SAMPLES[name][1], seed=0)
+    assert one["rows"][:chunk] == rows
+    with pytest.raises(ValueError, match="workers"):
+        evaluate_model(name, {"models": {}}, None, n=n, progress=False, workers=0)

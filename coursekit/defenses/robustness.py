@@ -15,7 +15,8 @@ model, the radius it was built for), digit by digit:
 
 The rows go to ``data/results/robustness.json`` after every chunk of 500 digits (so a long run
 on a shared machine resumes where it stopped), with the command, the library versions, the
-wall and CPU time; when a model is complete its summary is written into its manifest entry
+wall and CPU time; ``--workers N`` evaluates N chunks at once in N one-thread processes (each
+chunk has its own seed, so the rows are those of one process); when a model is complete its summary is written into its manifest entry
 (``autoattack_accuracy`` and ``autoattack_eval``). :func:`summarize` recomputes every figure
 from the rows, which is what the tests check.
 """
@@ -23,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -125,9 +129,35 @@ def _write(results: dict, out: Path) -> None:
     tmp.replace(out)
 
 
+@lru_cache(maxsize=None)
+def _model_and_digits(name: str, n: int):
+    return load_pretrained(name), mnist("test").tensors(n)
+
+
+def _timed_chunk(name: str, n: int, start: int, size: int, seed: int) -> dict:
+    """One chunk of ``name``'s evaluation (digits start..start + size) with its wall and CPU time;
+    run in this process or in a worker process (the model and digits are loaded once per process)."""
+    model, (x, y) = _model_and_digits(name, n)
+    tick, cpu = time.perf_counter(), _cpu_seconds()
+    rows, report = evaluate_chunk(model, x[start:start + size], y[start:start + size], SAMPLES[name][1], seed)
+    return {"rows": rows, "report": report, "wall": time.perf_counter() - tick,
+            "cpu": _cpu_seconds() - cpu, "load": os.getloadavg()[0], "pid": os.getpid()}
+
+
+def _one_thread_worker() -> None:
+    torch.set_num_threads(1)
+
+
 def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
-                   n: int | None = None, progress: bool = True) -> dict:
-    """Run (or resume) the evaluation of ``name`` inside ``results``; write after every chunk."""
+                   n: int | None = None, progress: bool = True, workers: int = 1,
+                   chunk: int = CHUNK) -> dict:
+    """Run (or resume) the evaluation of ``name`` inside ``results``; write after every chunk.
+
+    Chunk i (digits i·chunk to (i + 1)·chunk) is attacked with seed ``seed + i``, so its rows do
+    not depend on which process ran it: ``workers`` > 1 runs that many chunks at once in
+    one-thread processes and stores the same rows, in order, as one process would."""
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     n_default, eps = SAMPLES[name]
     n = n or n_default
     entry = results["models"].get(name)
@@ -136,27 +166,32 @@ def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
                  "complete": False, "rows": [], "wall_seconds": 0.0, "cpu_seconds": 0.0,
                  "attack_seconds": {a: 0.0 for a in ATTACKS}, "load_average": []}
         results["models"][name] = entry
-    model = load_pretrained(name)
-    x, y = mnist("test").tensors(n)
-    while len(entry["rows"]) < n:
-        start = len(entry["rows"])
-        tick, cpu = time.perf_counter(), _cpu_seconds()
-        rows, report = evaluate_chunk(model, x[start:start + CHUNK], y[start:start + CHUNK], eps,
-                                      seed + start // CHUNK)
-        entry["rows"] += rows
-        for r in report:
-            entry["attack_seconds"][r["attack"]] = round(entry["attack_seconds"][r["attack"]] + r["seconds"], 1)
-        entry["wall_seconds"] = round(entry["wall_seconds"] + time.perf_counter() - tick, 1)
-        entry["cpu_seconds"] = round(entry["cpu_seconds"] + _cpu_seconds() - cpu, 1)
-        entry["load_average"].append(round(os.getloadavg()[0], 2))
-        if progress:
-            s = summarize(entry["rows"])
-            print(f"{name}: {len(entry['rows']):,}/{n:,} digits, clean {s['clean_accuracy']:.2%}, "
-                  f"PGD-50×10 {s['pgd50x10_accuracy']:.2%}, AutoAttack {s['autoattack_accuracy']:.2%} "
-                  f"(Square alone {s['square_only']:.2%}); {entry['wall_seconds']:.0f} s wall, "
-                  f"{entry['cpu_seconds']:.0f} s CPU", flush=True)
-        if out is not None:
-            _write(results, out)
+    starts = range(len(entry["rows"]), n, chunk)
+    jobs = ([name] * len(starts), [n] * len(starts), starts, [chunk] * len(starts),
+            [seed + start // chunk for start in starts])
+    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=_one_thread_worker) if workers > 1 else None)
+    try:
+        for done in (pool.map(_timed_chunk, *jobs) if pool else map(_timed_chunk, *jobs)):  # in order
+            entry["rows"] += done["rows"]
+            for r in done["report"]:
+                entry["attack_seconds"][r["attack"]] = round(entry["attack_seconds"][r["attack"]] + r["seconds"], 1)
+            entry["wall_seconds"] = round(entry["wall_seconds"] + done["wall"], 1)
+            entry["cpu_seconds"] = round(entry["cpu_seconds"] + done["cpu"], 1)
+            entry["load_average"].append(round(done["load"], 2))
+            entry["processes"] = max(entry.get("processes", 1), workers)
+            if progress:
+                s = summarize(entry["rows"])
+                print(f"{name}: {len(entry['rows']):,}/{n:,} digits, clean {s['clean_accuracy']:.2%}, "
+                      f"PGD-50×10 {s['pgd50x10_accuracy']:.2%}, AutoAttack {s['autoattack_accuracy']:.2%} "
+                      f"(Square alone {s['square_only']:.2%}); {entry['wall_seconds']:.0f} s wall, "
+                      f"{entry['cpu_seconds']:.0f} s CPU", flush=True)
+            if out is not None:
+                _write(results, out)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        _model_and_digits.cache_clear()  # a model retrained later in this process is read afresh
     entry["complete"] = True
     entry["summary"] = summarize(entry["rows"])
     if out is not None:
@@ -182,7 +217,7 @@ def record_in_manifest(name: str, entry: dict, folder: Path | None = None) -> No
 
 
 def run(names: list[str], out: Path | None = None, seed: int = 0, n: int | None = None,
-        manifest: bool = True, progress: bool = True) -> dict:
+        manifest: bool = True, progress: bool = True, workers: int = 1) -> dict:
     """Evaluate ``names`` (resuming what ``out`` holds); record finished ones in the manifest."""
     unknown = [m for m in names if m not in SAMPLES]
     if unknown:
@@ -196,7 +231,7 @@ def run(names: list[str], out: Path | None = None, seed: int = 0, n: int | None 
                    note="per digit: [label, clean, pgd50x10, broken_by]; broken_by is 'clean', "
                         "the AutoAttack attack that broke it, or '' (robust)")
     for name in names:
-        entry = evaluate_model(name, results, out, seed, n, progress)
+        entry = evaluate_model(name, results, out, seed, n, progress, workers)
         if manifest and n is None:
             record_in_manifest(name, entry)
     return results
@@ -220,10 +255,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help=f"default: {default_path()}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="chunks evaluated at once, each in a one-thread process (default 1: "
+                             "this process, on --threads threads)")
     args = parser.parse_args(argv)
     with threads(args.threads):
         run(args.names, args.out or default_path(), args.seed, args.n,
-            manifest=args.out is None)
+            manifest=args.out is None, workers=args.workers)
 
 
 if __name__ == "__main__":
