@@ -57,8 +57,9 @@ site-quick: $(STAMP)
 PLAIN_NOTEBOOKS = $$($(PY) -c "from coursekit.grading import exercise_notebooks as e; import glob, os; \
 	done = {p.name for p in e()}; print(' '.join(n for n in sorted(glob.glob('notebooks/*.ipynb')) if os.path.basename(n) not in done))")
 
+# --durations=40 lists the slowest tests: where CI's 30 minutes go.
 test: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests $(PLAIN_NOTEBOOKS) --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest tests $(PLAIN_NOTEBOOKS) --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider --durations=40
 
 # Full mode is what a student runs: every notebook without COURSEKIT_QUICK, in a fresh kernel,
 # failing on an error or on a notebook slower than the time its first cell states (or 5 min).
