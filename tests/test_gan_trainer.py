@@ -121,6 +121,36 @@ def test_dcgan_shapes_range_and_sampling():
         G.sample(0)
 
 
+def test_deeper_dcgan_pair_adds_one_stage_at_the_same_image_size():
+    # depth 3: G maps z to (4·ngf, 7, 7), then 2·ngf at 14×14 and ngf at 28×28, and a 3×3
+    # convolution to the image; D adds a 3×3 convolution to 4·ndf channels at 7×7
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=16, ngf=8, depth=3), DCGANDiscriminator(ndf=8, depth=3)
+    x = G.sample(5, seed=1)
+    assert x.shape == (5, 1, 28, 28) and 0 <= x.min() and x.max() <= 1 and D(x).shape == (5,)
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+             for m in G.net if isinstance(m, (torch.nn.ConvTranspose2d, torch.nn.Conv2d))]
+    with torch.no_grad():
+        G(torch.randn(2, 16))
+    for h in hooks:
+        h.remove()
+    assert shapes == [(16, 14, 14), (8, 28, 28), (1, 28, 28)]
+    assert G.project[0].out_features == 32 * 7 * 7 and D.features_dim == 32 * 7 * 7
+    assert D.net[-1].in_features == D.features_dim
+    # depth 2 (the default) keeps the layout that the shipped depth-2 models were saved with
+    assert list(DCGANGenerator(16, 8).state_dict()) == ["project.0.weight", "project.1.weight", "project.1.bias",
+        "project.1.running_mean", "project.1.running_var", "project.1.num_batches_tracked", "net.0.weight",
+        "net.1.weight", "net.1.bias", "net.1.running_mean", "net.1.running_var", "net.1.num_batches_tracked",
+        "net.3.weight", "net.3.bias"]
+    assert DCGANDiscriminator(8).features_dim == 16 * 7 * 7
+    spectral = DCGANDiscriminator(ndf=8, norm="spectral", depth=3)
+    assert sum(hasattr(m, "parametrizations") for m in spectral.net) == 4  # 3 convolutions + the linear layer
+    for make in (lambda: DCGANGenerator(depth=4), lambda: DCGANDiscriminator(depth=1)):
+        with pytest.raises(ValueError, match="depth must be 2 or 3"):
+            make()
+
+
 def test_virtual_batch_norm_makes_outputs_independent_of_the_batch():
     torch.manual_seed(0)
     vbn = VirtualBatchNorm(3)

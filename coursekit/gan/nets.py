@@ -130,7 +130,11 @@ def dcgan_init(module: nn.Module) -> None:
 class DCGANGenerator(Generator):
     """z (N, latent_dim) → image (N, 1, 28, 28) in [0, 1].
 
-    Linear to (2·ngf, 7, 7), then two stride-2 transposed convolutions (7 → 14 → 28).
+    ``depth=2``: linear to (2·ngf, 7, 7), then two stride-2 transposed convolutions
+    (7 → 14 → 28). ``depth=3`` adds a stage and keeps the image size: linear to (4·ngf, 7, 7),
+    transposed convolutions to (2·ngf, 14, 14) and (ngf, 28, 28), each with batch norm and
+    ReLU, then a 3×3 convolution to the image; the last layer then mixes a neighbourhood of
+    features at full resolution instead of painting each pixel from a 14×14 map.
     ``norm="virtual"`` swaps each batch norm for :class:`VirtualBatchNorm` (Salimans et al.
     2016, §3.5): before every forward pass a fixed reference batch of ``n_ref`` codes
     (drawn once from ``ref_seed``) is run through G to set each layer's reference statistics,
@@ -140,20 +144,33 @@ class DCGANGenerator(Generator):
     """
 
     def __init__(self, latent_dim: int = 64, ngf: int = 64, channels: int = 1, norm: str = "batch",
-                 n_ref: int = 64, ref_seed: int = 12345):
+                 n_ref: int = 64, ref_seed: int = 12345, depth: int = 2):
         super().__init__()
         if norm not in ("batch", "virtual"):
             raise ValueError(f"norm must be 'batch' or 'virtual', got {norm!r}")
-        self.latent_dim, self.ngf, self.norm = latent_dim, ngf, norm
+        if depth not in (2, 3):
+            raise ValueError(f"depth must be 2 or 3, got {depth!r}")
+        self.latent_dim, self.ngf, self.norm, self.depth = latent_dim, ngf, norm, depth
+        self.top = ngf * 2 ** (depth - 1)  # channels of the 7×7 map
         bn1d, bn2d = (nn.BatchNorm1d, nn.BatchNorm2d) if norm == "batch" else (VirtualBatchNorm,) * 2
-        self.project = nn.Sequential(nn.Linear(latent_dim, 2 * ngf * 7 * 7, bias=False),
-                                     bn1d(2 * ngf * 7 * 7), nn.ReLU())
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * ngf, ngf, 4, stride=2, padding=1, bias=False),  # (N, ngf, 14, 14)
-            bn2d(ngf), nn.ReLU(),
-            nn.ConvTranspose2d(ngf, channels, 4, stride=2, padding=1),            # (N, C, 28, 28)
-            nn.Sigmoid(),
-        )
+        self.project = nn.Sequential(nn.Linear(latent_dim, self.top * 7 * 7, bias=False),
+                                     bn1d(self.top * 7 * 7), nn.ReLU())
+        if depth == 2:
+            self.net = nn.Sequential(
+                nn.ConvTranspose2d(2 * ngf, ngf, 4, stride=2, padding=1, bias=False),  # (N, ngf, 14, 14)
+                bn2d(ngf), nn.ReLU(),
+                nn.ConvTranspose2d(ngf, channels, 4, stride=2, padding=1),            # (N, C, 28, 28)
+                nn.Sigmoid(),
+            )
+        else:
+            self.net = nn.Sequential(
+                nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, stride=2, padding=1, bias=False),  # (N, 2·ngf, 14, 14)
+                bn2d(2 * ngf), nn.ReLU(),
+                nn.ConvTranspose2d(2 * ngf, ngf, 4, stride=2, padding=1, bias=False),      # (N, ngf, 28, 28)
+                bn2d(ngf), nn.ReLU(),
+                nn.Conv2d(ngf, channels, 3, padding=1),                                   # (N, C, 28, 28)
+                nn.Sigmoid(),
+            )
         dcgan_init(self)
         if norm == "virtual":
             self.register_buffer("z_ref", torch.randn(n_ref, latent_dim,
@@ -165,7 +182,7 @@ class DCGANGenerator(Generator):
             if set_reference and isinstance(module, VirtualBatchNorm):
                 module.set_reference(h)
             h = module(h)
-        h = h.view(len(z), 2 * self.ngf, 7, 7)  # (N, 2·ngf, 7, 7)
+        h = h.view(len(z), self.top, 7, 7)  # (N, 2·ngf, 7, 7) at depth 2
         for module in self.net:
             if set_reference and isinstance(module, VirtualBatchNorm):
                 module.set_reference(h)
@@ -182,6 +199,8 @@ class DCGANGenerator(Generator):
 class DCGANDiscriminator(nn.Module):
     """image (N, 1, 28, 28) → logit (N,): two stride-2 convolutions (28 → 14 → 7), then linear.
 
+    ``depth=3`` adds a 3×3 convolution at 7×7 to 4·ndf channels (with the norm and LeakyReLU)
+    before the linear layer, the mirror of the deeper generator.
     ``norm="none"`` drops the batch norm, as WGAN-GP's critic must (Gulrajani et al. 2017, §4):
     with batch norm each output depends on the whole batch, so the gradient penalty, a
     constraint on ∇D(x) for single inputs x, no longer means what it says.
@@ -190,23 +209,30 @@ class DCGANDiscriminator(nn.Module):
     step), which bounds D's Lipschitz constant layer by layer.
     """
 
-    def __init__(self, ndf: int = 64, channels: int = 1, norm: str = "batch"):
+    def __init__(self, ndf: int = 64, channels: int = 1, norm: str = "batch", depth: int = 2):
         super().__init__()
         if norm not in ("batch", "none", "spectral"):
             raise ValueError(f"norm must be 'batch', 'none' or 'spectral', got {norm!r}")
+        if depth not in (2, 3):
+            raise ValueError(f"depth must be 2 or 3, got {depth!r}")
         batch_norm = norm == "batch"
-        self.net = nn.Sequential(
+        norm_layer = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
+        layers = [
             nn.Conv2d(channels, ndf, 4, stride=2, padding=1),                      # (N, ndf, 14, 14)
             nn.LeakyReLU(0.2),
             nn.Conv2d(ndf, 2 * ndf, 4, stride=2, padding=1, bias=not batch_norm),  # (N, 2·ndf, 7, 7)
-            nn.BatchNorm2d(2 * ndf) if batch_norm else nn.Identity(), nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            nn.Linear(2 * ndf * 7 * 7, 1),
-        )
+            norm_layer(2 * ndf), nn.LeakyReLU(0.2),
+        ]
+        if depth == 3:
+            layers += [nn.Conv2d(2 * ndf, 4 * ndf, 3, padding=1, bias=not batch_norm),  # (N, 4·ndf, 7, 7)
+                       norm_layer(4 * ndf), nn.LeakyReLU(0.2)]
+        self.features_dim = ndf * 2 ** (depth - 1) * 7 * 7  # the linear layer's input
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(self.features_dim, 1))
         dcgan_init(self)
         if norm == "spectral":
-            for i in (0, 2, 6):
-                self.net[i] = nn.utils.parametrizations.spectral_norm(self.net[i])
+            for i, m in enumerate(self.net):
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    self.net[i] = nn.utils.parametrizations.spectral_norm(m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(1)
@@ -249,10 +275,10 @@ class ConditionalDCGANDiscriminator(DCGANDiscriminator):
     def __init__(self, ndf: int = 64, num_classes: int = 10, channels: int = 1, norm: str = "batch"):
         super().__init__(ndf, channels, norm)
         self.num_classes = num_classes
-        self.embed = nn.Embedding(num_classes, 2 * ndf * 7 * 7)
+        self.embed = nn.Embedding(num_classes, self.features_dim)
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         check_labels(y, len(x), num_classes=self.num_classes)
-        phi = self.net[:-1](x)  # (N, 2·ndf·7·7)
+        phi = self.net[:-1](x)  # (N, features_dim)
         return self.net[-1](phi).squeeze(1) + (self.embed(y) * phi).sum(1)
