@@ -16,8 +16,8 @@ model, the radius it was built for), digit by digit:
 The rows go to ``data/results/robustness.json`` after every chunk of 500 digits (so a long run
 on a shared machine resumes where it stopped), with the command, the library versions, the
 wall and CPU time; ``--workers N`` evaluates N chunks at once in N one-thread processes (each
-chunk has its own seed, so the rows are those of one process); when a model is complete its summary is written into its manifest entry
-(``autoattack_accuracy`` and ``autoattack_eval``). :func:`summarize` recomputes every figure
+chunk has its own seed, so the rows are those of one process). When a model is complete its
+summary is written into its manifest entry (``autoattack_accuracy`` and ``autoattack_eval``). :func:`summarize` recomputes every figure
 from the rows, which is what the tests check.
 """
 from __future__ import annotations
@@ -30,7 +30,6 @@ import platform
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -129,15 +128,11 @@ def _write(results: dict, out: Path) -> None:
     tmp.replace(out)
 
 
-@lru_cache(maxsize=None)
-def _model_and_digits(name: str, n: int):
-    return load_pretrained(name), mnist("test").tensors(n)
-
-
 def _timed_chunk(name: str, n: int, start: int, size: int, seed: int) -> dict:
-    """One chunk of ``name``'s evaluation (digits start..start + size) with its wall and CPU time;
-    run in this process or in a worker process (the model and digits are loaded once per process)."""
-    model, (x, y) = _model_and_digits(name, n)
+    """One chunk of ``name``'s evaluation (digits start..start + size) with its wall and CPU time,
+    in this process or a worker (loading the model and digits takes well under a second, the
+    chunk minutes)."""
+    model, (x, y) = load_pretrained(name), mnist("test").tensors(n)
     tick, cpu = time.perf_counter(), _cpu_seconds()
     rows, report = evaluate_chunk(model, x[start:start + size], y[start:start + size], SAMPLES[name][1], seed)
     return {"rows": rows, "report": report, "wall": time.perf_counter() - tick,
@@ -166,6 +161,7 @@ def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
                  "complete": False, "rows": [], "wall_seconds": 0.0, "cpu_seconds": 0.0,
                  "attack_seconds": {a: 0.0 for a in ATTACKS}, "load_average": []}
         results["models"][name] = entry
+    entry["processes"] = max(entry.get("processes", 1), workers)
     starts = range(len(entry["rows"]), n, chunk)
     jobs = ([name] * len(starts), [n] * len(starts), starts, [chunk] * len(starts),
             [seed + start // chunk for start in starts])
@@ -179,7 +175,6 @@ def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
             entry["wall_seconds"] = round(entry["wall_seconds"] + done["wall"], 1)
             entry["cpu_seconds"] = round(entry["cpu_seconds"] + done["cpu"], 1)
             entry["load_average"].append(round(done["load"], 2))
-            entry["processes"] = max(entry.get("processes", 1), workers)
             if progress:
                 s = summarize(entry["rows"])
                 print(f"{name}: {len(entry['rows']):,}/{n:,} digits, clean {s['clean_accuracy']:.2%}, "
@@ -191,7 +186,6 @@ def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-        _model_and_digits.cache_clear()  # a model retrained later in this process is read afresh
     entry["complete"] = True
     entry["summary"] = summarize(entry["rows"])
     if out is not None:

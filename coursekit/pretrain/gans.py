@@ -15,9 +15,6 @@ from ..models import build
 from .preamble import Run
 
 
-STEPS_DCGAN = 8000
-
-
 @dataclass(frozen=True)
 class GANRecipe:
     """A shipped GAN: G's architecture and arguments, D's arguments, the :func:`train_gan`
@@ -37,7 +34,7 @@ class GANRecipe:
 GAN_RECIPES = {
     "mnist-dcgan": GANRecipe("dcgan-generator", {"latent_dim": 64, "ngf": 32, "depth": 3},
                              {"ndf": 64, "depth": 3},
-                             {"loss": "hinge", "steps": STEPS_DCGAN, "batch_size": 64, "reuse_fake": True}),
+                             {"loss": "hinge", "steps": 8000, "batch_size": 64, "reuse_fake": True}),
     "mnist-cdcgan": GANRecipe("cdcgan-generator", {"latent_dim": 64, "ngf": 64}, {"ndf": 64},
                               {"loss": "hinge", "steps": 5000, "batch_size": 64, "reuse_fake": True}),
 }
