@@ -107,7 +107,7 @@ def step_halving(ups: torch.Tensor, phase: int, halved_then: torch.Tensor, f_max
 
 def _project(x_new: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
     """P_S: onto the L∞ ball of radius eps around x, then into [0, 1]."""
-    return torch.min(torch.max(x_new, x - eps), x + eps).clamp(0, 1)
+    return torch.clamp(x_new, x - eps, x + eps).clamp_(0, 1)
 
 
 def _random_start(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
@@ -170,12 +170,13 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
         a = (~fooled).nonzero().flatten()                         # the examples still running
         if len(a) == 0:
             break
-        z = _project(x_k[a] + eta[a].view(shape) * grad[a].sign(), x[a], eps)
+        x_a, x_k_a = x[a], x_k[a]                                 # gathered once per step
+        z = _project(x_k_a + eta[a].view(shape) * grad[a].sign(), x_a, eps)
         m = 1.0 if k == 0 else momentum                            # x⁽¹⁾ is a plain step
-        x_new = _project(x_k[a] + m * (z - x_k[a]) + (1 - m) * (x_k[a] - x_prev[a]), x[a], eps)
+        x_new = _project(x_k_a + m * (z - x_k_a) + (1 - m) * (x_k_a - x_prev[a]), x_a, eps)
         f_new, g_new, logits = _loss_and_grad(model, x_new, loss_fn, a, eot)
         ups[a] += (f_new > f_k[a]).float()
-        x_prev[a], x_k[a], f_k[a], grad[a] = x_k[a], x_new, f_new, g_new
+        x_prev[a], x_k[a], f_k[a], grad[a] = x_k_a, x_new, f_new, g_new
         broke = fooled_fn(logits, a)
         x_adv[a[broke]], fooled[a[broke]] = x_new[broke], True
         up = f_new > f_max[a]
