@@ -49,6 +49,9 @@ CANDIDATES = {
     "pgd-wide-12": (WIDE, AdvRecipe(**{**_PGD, "epochs": 12})),
     "pgd-small": (SMALL, AdvRecipe(**_PGD)),                       # mnist-cnn-pgd's recipe
     "trades-small-15": (SMALL, AdvRecipe(**{**_TRADES, "epochs": 15})),
+    # against the digits only Square breaks: a longer fit, and a margin beyond the tested ε
+    "trades-wide-16": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16})),
+    "trades-wide-12-eps0.35": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 12, "eps": 0.35, "alpha": 0.0875})),
 }
 
 
