@@ -173,3 +173,17 @@ def test_targeted_pgd_succeeds_on_99_percent(cnn):
     x_adv = pgd(cnn, x, target, eps=0.3, alpha=0.01, steps=40, random_start=False, targeted=True)
     hit = accuracy(cnn, x_adv, target)
     assert hit >= 0.99, f"targeted PGD-40 (ε = 0.3) reaches its target on {hit:.1%}"
+
+
+def test_linf_projection_is_the_nearest_point_of_ball_and_box():
+    """Π(x') for the L∞ ball ∩ [0, 1]^d: every pixel clipped to [max(0, x − ε), min(1, x + ε)],
+    and x' itself when it already lies inside (idempotent)."""
+    from coursekit.attacks._common import project_linf
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 1, 28, 28, generator=g)
+    x_far = x + 2 * torch.randn(x.shape, generator=g)
+    x_before = x_far.clone()
+    got = project_linf(x_far, x, 0.1)
+    lower, upper = (x - 0.1).clamp(min=0), (x + 0.1).clamp(max=1)
+    assert torch.equal(got, torch.minimum(torch.maximum(x_far, lower), upper))
+    assert torch.equal(project_linf(got, x, 0.1), got) and torch.equal(x_far, x_before)

@@ -102,3 +102,14 @@ def test_data_readme_lists_every_shipped_file_with_its_checksum():
     shipped = {p.relative_to(data_dir()).as_posix(): sha256(p)
                for p in data_dir().rglob("*") if p.is_file() and p.suffix in {".gz", ".pt"}}
     assert listed == shipped, "data/README.md is stale: `python -m coursekit.pretrain` rewrites it"
+
+
+def test_small_cnn_activation_swaps_every_relu_and_keeps_the_weights_layout():
+    relu = build("mnist-cnn-small")
+    silu = build("mnist-cnn-small", activation="silu")
+    assert sum(isinstance(m, torch.nn.ReLU) for m in relu) == 3
+    assert sum(isinstance(m, torch.nn.SiLU) for m in silu) == 3
+    assert not any(isinstance(m, torch.nn.ReLU) for m in silu)
+    silu.load_state_dict(relu.state_dict())       # same parameters, so checkpoints load across
+    with pytest.raises(ValueError, match="activation must be one of"):
+        build("mnist-cnn-small", activation="tanh")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tools.robust_recipes import CANDIDATES, COMMAND, N_VAL, default_path
+from tools.robust_recipes import CANDIDATES, COMMAND, N_VAL, default_path, recipe_fields
 
 STORED = json.loads(default_path().read_text()) if default_path().is_file() else {"candidates": {}}
 
@@ -20,7 +20,7 @@ def test_the_file_records_its_command_sample_and_machine():
 def test_each_candidate_is_complete_and_its_figures_follow_from_its_rows(name):
     entry = STORED["candidates"][name]
     kwargs, recipe = CANDIDATES[name]
-    assert entry["arch_kwargs"] == kwargs and entry["recipe"]["attack"] == recipe.attack
+    assert entry["arch_kwargs"] == kwargs and entry["recipe"] == recipe_fields(recipe)
     assert len(entry["history"]) == recipe.epochs and entry["train_cpu_seconds"] > 0
     held = entry["held_out"]
     rows = held["broken_by"]                     # per held-out digit: "clean", an attack, or ""

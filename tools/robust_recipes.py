@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from coursekit.attacks import autoattack
 from coursekit.config import ROOT, data_dir, threads
@@ -43,6 +44,28 @@ _PGD = dict(attack="pgd", eps=0.3, alpha=0.075, steps=10, eps_ramp=0.2, epochs=1
             batch_size=100)
 _TRADES = {**_PGD, "attack": "trades", "loss": "trades", "lam": 6.0}
 
+def trades_from(start: str):
+    """TRADES' inner maximisation (KL(f(x) ‖ f(x')), as ``trades_attack``) from another start:
+    "vertex", a random corner of the ε-ball, x + ε·s with s ∈ {−1, +1}ᵈ, where Square's
+    proposals live; "uniform", x + U(−ε, ε)ᵈ, Madry et al.'s start. Draws from torch's global
+    generator, which ``train_defended`` seeds."""
+    def attack(model, x, y, eps, alpha, steps):
+        x = x.detach()
+        with torch.no_grad():
+            p_clean = F.softmax(model(x), 1)
+        u = torch.rand_like(x)
+        delta = eps * (2 * (u > 0.5).to(x.dtype) - 1) if start == "vertex" else eps * (2 * u - 1)
+        x_adv = (x + delta).clamp(0, 1)
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            kl = F.kl_div(F.log_softmax(model(x_adv), 1), p_clean, reduction="sum")
+            (grad,) = torch.autograd.grad(kl, x_adv)
+            x_adv = torch.clamp(x_adv.detach() + alpha * grad.sign(), x - eps, x + eps).clamp(0, 1)
+        return x_adv
+    attack.__name__ = f"trades_from_{start}"
+    return attack
+
+
 # name -> (architecture arguments of "mnist-cnn-small", recipe)
 CANDIDATES = {
     "trades-wide-12": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 12})),
@@ -52,6 +75,12 @@ CANDIDATES = {
     # against the digits only Square breaks: a longer fit, and a margin beyond the tested ε
     "trades-wide-16": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16})),
     "trades-wide-12-eps0.35": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 12, "eps": 0.35, "alpha": 0.0875})),
+    # the inner maximisation started where Square searches (a corner of the ball), or inside it
+    "trades-wide-16-vertex": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16, "attack": trades_from("vertex")})),
+    "trades-wide-16-uniform": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16, "attack": trades_from("uniform")})),
+    # smooth activations, whose gradients the training attack and the gradient attacks can follow
+    "trades-wide-16-silu": ({**WIDE, "activation": "silu"}, AdvRecipe(**{**_TRADES, "epochs": 16})),
+    "trades-wide-16-elu": ({**WIDE, "activation": "elu"}, AdvRecipe(**{**_TRADES, "epochs": 16})),
 }
 
 
@@ -81,10 +110,18 @@ def held_out_figures(model, seed: int = 0) -> dict:
     }
 
 
+def recipe_fields(recipe: AdvRecipe) -> dict:
+    """The recipe as the file records it (a callable inner attack by its name)."""
+    fields = asdict(recipe)
+    if callable(recipe.attack):
+        fields["attack"] = recipe.attack.__name__
+    return fields
+
+
 def run_candidate(name: str, seed: int = 0) -> dict:
     kwargs, recipe = CANDIDATES[name]
     cache = ROOT / ".coursekit_cache" / "robust_recipes" / f"{name}.pt"
-    entry = {"arch": "mnist-cnn-small", "arch_kwargs": kwargs, "recipe": asdict(recipe),
+    entry = {"arch": "mnist-cnn-small", "arch_kwargs": kwargs, "recipe": recipe_fields(recipe),
              "load_average": [round(os.getloadavg()[0], 2)]}
     tick, cpu = time.perf_counter(), _cpu()
     run = train_defended(recipe, arch="mnist-cnn-small", arch_kwargs=kwargs, n_val=N_VAL, seed=seed,

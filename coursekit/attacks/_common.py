@@ -61,6 +61,14 @@ def input_gradient(model, x: torch.Tensor, y: torch.Tensor,
     return grad, logits.detach()
 
 
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Π onto {x' : ‖x' − x‖∞ ≤ eps} ∩ [0, 1]^d: clip each pixel to [x − eps, x + eps], then to [0, 1].
+
+    (Both boxes are axis-aligned, so clipping to one and then the other is the exact projection
+    onto their intersection.)"""
+    return torch.clamp(x_adv, x - eps, x + eps).clamp_(0, 1)
+
+
 def per_example_norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
     """‖v_i‖_p for each example of a batch, shaped (N,)."""
     return v.flatten(1).norm(p=p, dim=1)

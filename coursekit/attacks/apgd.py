@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import (check_attack_args, check_class_labels, check_labels, check_positive,
-                      eval_mode, is_fooled)
+                      eval_mode, is_fooled, project_linf)
 
 LOSSES = ("ce", "dlr")
 
@@ -103,11 +103,6 @@ def step_halving(ups: torch.Tensor, phase: int, halved_then: torch.Tensor, f_max
     condition_1 = ups < rho * phase
     condition_2 = ~halved_then & (f_max <= f_max_then)
     return condition_1 | condition_2
-
-
-def _project(x_new: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
-    """P_S: onto the L∞ ball of radius eps around x, then into [0, 1]."""
-    return torch.clamp(x_new, x - eps, x + eps).clamp_(0, 1)
 
 
 def _random_start(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
@@ -171,9 +166,9 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
         if len(a) == 0:
             break
         x_a, x_k_a = x[a], x_k[a]                                 # gathered once per step
-        z = _project(x_k_a + eta[a].view(shape) * grad[a].sign(), x_a, eps)
+        z = project_linf(x_k_a + eta[a].view(shape) * grad[a].sign(), x_a, eps)
         m = 1.0 if k == 0 else momentum                            # x⁽¹⁾ is a plain step
-        x_new = _project(x_k_a + m * (z - x_k_a) + (1 - m) * (x_k_a - x_prev[a]), x_a, eps)
+        x_new = project_linf(x_k_a + m * (z - x_k_a) + (1 - m) * (x_k_a - x_prev[a]), x_a, eps)
         f_new, g_new, logits = _loss_and_grad(model, x_new, loss_fn, a, eot)
         ups[a] += (f_new > f_k[a]).float()
         x_prev[a], x_k[a], f_k[a], grad[a] = x_k_a, x_new, f_new, g_new

@@ -29,7 +29,8 @@ from typing import Callable
 import torch
 
 from ..validate import check_finite
-from ._common import check_attack_args, check_generator, check_positive, eval_mode, margin_loss
+from ._common import (check_attack_args, check_generator, check_positive, eval_mode, margin_loss,
+                      project_linf)
 
 
 class QueryBudgetExceeded(RuntimeError):
@@ -139,7 +140,7 @@ def _estimated_gradient_pgd(model, x, y, eps, alpha, max_queries, cost, estimate
             return x_adv
         grad = estimate(x_adv[idx], y[idx])
         step = x_adv[idx] - alpha * grad.sign()
-        x_adv[idx] = torch.min(torch.max(step, x[idx] - eps), x[idx] + eps).clamp(0, 1)
+        x_adv[idx] = project_linf(step, x[idx], eps)
         with torch.no_grad():
             fooled = margin_loss(model(x_adv[idx]), y[idx], targeted) < 0
         spent[idx] += cost + 1

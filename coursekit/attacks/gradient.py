@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ._common import (as_images_shape, check_attack_args, check_positive, eval_mode,
-                      input_gradient, is_fooled, per_example_norm)
+                      input_gradient, is_fooled, per_example_norm, project_linf)
 
 NORMS = ("linf", "l2")
 
@@ -51,11 +51,10 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
 
 def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     """Π onto {x' : ‖x' − x‖ ≤ eps} ∩ [0, 1]^d (clip δ to the ball, then the pixels)."""
-    delta = x_adv - x          # a fresh tensor, so the in-place steps below touch nothing else
     if norm == "linf":
-        delta.clamp_(-eps, eps)
-    else:
-        delta.mul_((eps / _l2_norm(delta).clamp_min(1e-12)).clamp(max=1.0))
+        return project_linf(x_adv, x, eps)
+    delta = x_adv - x          # a fresh tensor, so the in-place steps below touch nothing else
+    delta.mul_((eps / _l2_norm(delta).clamp_min(1e-12)).clamp(max=1.0))
     return delta.add_(x).clamp_(0, 1)
 
 

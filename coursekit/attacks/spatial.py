@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ._common import (as_images_shape, check_attack_args, check_class_labels, check_generator,
                       check_images, check_labels, check_nonempty, check_positive, eval_mode, is_fooled,
-                      predict_logits)
+                      predict_logits, project_linf)
 
 
 def rotate_translate(x: torch.Tensor, angle: torch.Tensor | float, dx: torch.Tensor | float,
@@ -136,7 +136,7 @@ def eot_pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, s
             loss = F.cross_entropy(logits, y.repeat(samples), reduction="sum") / samples
             (grad,) = torch.autograd.grad(-loss if targeted else loss, xa)
             x_adv = x_adv.detach() + alpha * grad.sign()
-            x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
+            x_adv = project_linf(x_adv, x, eps)
     return x_adv
 
 

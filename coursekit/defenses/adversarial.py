@@ -63,7 +63,8 @@ from tqdm.auto import tqdm
 
 from ..attacks import apgd, fgsm, pgd
 from ..attacks._common import (check_attack_args, check_class_labels, check_generator, check_images,
-                              check_positive, eval_mode, input_gradient)
+                              check_positive, eval_mode, input_gradient,
+                              project_linf)
 from ..validate import check_nonempty
 from ..train import accuracy, batches, predict, train_classifier
 
@@ -185,8 +186,7 @@ def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, s
             x_adv.requires_grad_(True)
             kl = F.kl_div(F.log_softmax(model(x_adv), 1), p_clean, reduction="sum")
             (grad,) = torch.autograd.grad(kl, x_adv)
-            x_adv = torch.min(torch.max(x_adv.detach() + alpha * grad.sign(), x - eps), x + eps)
-            x_adv = x_adv.clamp(0, 1)
+            x_adv = project_linf(x_adv.detach() + alpha * grad.sign(), x, eps)
     return x_adv
 
 
