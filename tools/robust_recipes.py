@@ -14,7 +14,7 @@ already in the file is not run again. Trained weights go to .coursekit_cache/rob
 The candidates change one or two things at a time from the PGD-training recipe of
 ``mnist-cnn-pgd`` (PGD-10, α = 2.5ε/10, ε ramped over 20% of training, Adam one-cycle 5e-3,
 batches of 100): the loss (TRADES, Zhang et al. 2019), the width of the network, the number of
-epochs, the training ε.
+epochs, the training ε, where the inner attack starts, the activation function.
 """
 from __future__ import annotations
 
