@@ -17,8 +17,8 @@ and every attack runs its full budget. Interleaved the same way; ``ratio`` = cou
 torchattacks (goal ≤ 1), best of ``REPEAT_AA`` rounds after a warm-up round on 10 digits (single
 rounds of 100 digits, 1-15 s a call, differed by up to 50% minutes apart on a quiet 2-core
 machine). Beside it, the ratio of each round's pair of back-to-back runs, its median and its
-range over the rounds: a ratio whose range straddles 1 is parity, not a win. Random starts differ, so the outputs differ: the accuracy after each attack is shown
-instead (the agreement on 500 digits is ``python -m tools.attack_agreement``).
+range over the rounds: a ratio whose range straddles 1 is parity, not a win. Random starts
+differ, so the outputs differ: the accuracy after each attack is shown instead (the agreement on 500 digits is ``python -m tools.attack_agreement``).
 """
 from __future__ import annotations
 

@@ -268,3 +268,17 @@ def test_accuracy_under_attack_counts_what_the_attack_returns(cnn, test_set):
     x, y = test_set[0][:50], test_set[1][:50]
     assert accuracy_under_attack(cnn, x, y, lambda m, a, b: a, batch_size=16) == \
         pytest.approx(accuracy(cnn, x, y))
+
+
+def test_trades_attack_starts_where_asked_and_rejects_an_unknown_start():
+    from coursekit.defenses.adversarial import trades_attack
+    model = build("mnist-cnn-small").eval()
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 0.4 + 0.3  # no clipping
+    for start, moved in (("gaussian", lambda d: d.abs().max() < 0.01),
+                         ("vertex", lambda d: torch.allclose(d.abs(), torch.full_like(d, 0.3))),
+                         ("uniform", lambda d: d.abs().max() <= 0.3 + 1e-6 and d.abs().min() < 0.1)):
+        # steps of size ~0 leave x' at its start: the start itself is what is checked
+        x_adv = trades_attack(model, x, 0.3, 1e-9, 1, torch.Generator().manual_seed(1), start=start)
+        assert moved(x_adv - x), f"start={start!r} did not start where its docstring says"
+    with pytest.raises(ValueError, match="start must be one of"):
+        trades_attack(model, x, 0.3, 0.1, 1, start="corner")

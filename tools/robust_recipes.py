@@ -28,12 +28,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from coursekit.attacks import autoattack
 from coursekit.config import ROOT, data_dir, threads
 from coursekit.data import mnist
-from coursekit.defenses.adversarial import AdvRecipe, robust_accuracy
+from coursekit.defenses.adversarial import AdvRecipe, robust_accuracy, trades_attack
 from coursekit.defenses.robust_model import train_defended
 from coursekit.models.pretrained import load_checkpoint, save_checkpoint
 
@@ -44,24 +43,12 @@ _PGD = dict(attack="pgd", eps=0.3, alpha=0.075, steps=10, eps_ramp=0.2, epochs=1
             batch_size=100)
 _TRADES = {**_PGD, "attack": "trades", "loss": "trades", "lam": 6.0}
 
+
 def trades_from(start: str):
-    """TRADES' inner maximisation (KL(f(x) ‖ f(x')), as ``trades_attack``) from another start:
-    "vertex", a random corner of the ε-ball, x + ε·s with s ∈ {−1, +1}ᵈ, where Square's
-    proposals live; "uniform", x + U(−ε, ε)ᵈ, Madry et al.'s start. Draws from torch's global
-    generator, which ``train_defended`` seeds."""
+    """TRADES' inner attack from another ``start`` ("uniform", "vertex": see ``trades_attack``),
+    as a recipe's callable; it draws from torch's global generator, which ``train_defended`` seeds."""
     def attack(model, x, y, eps, alpha, steps):
-        x = x.detach()
-        with torch.no_grad():
-            p_clean = F.softmax(model(x), 1)
-        u = torch.rand_like(x)
-        delta = eps * (2 * (u > 0.5).to(x.dtype) - 1) if start == "vertex" else eps * (2 * u - 1)
-        x_adv = (x + delta).clamp(0, 1)
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            kl = F.kl_div(F.log_softmax(model(x_adv), 1), p_clean, reduction="sum")
-            (grad,) = torch.autograd.grad(kl, x_adv)
-            x_adv = torch.clamp(x_adv.detach() + alpha * grad.sign(), x - eps, x + eps).clamp(0, 1)
-        return x_adv
+        return trades_attack(model, x, eps, alpha, steps, start=start)
     attack.__name__ = f"trades_from_{start}"
     return attack
 

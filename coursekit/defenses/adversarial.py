@@ -63,8 +63,7 @@ from tqdm.auto import tqdm
 
 from ..attacks import apgd, fgsm, pgd
 from ..attacks._common import (check_attack_args, check_class_labels, check_generator, check_images,
-                              check_positive, eval_mode, input_gradient,
-                              project_linf)
+                              check_positive, eval_mode, input_gradient, project_linf)
 from ..validate import check_nonempty
 from ..train import accuracy, batches, predict, train_classifier
 
@@ -163,25 +162,39 @@ def fast_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, al
     return (x.detach() + delta).clamp(0, 1)
 
 
+TRADES_STARTS = ("gaussian", "uniform", "vertex")
+
+
 @torch.enable_grad()
 def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, steps: int,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, start: str = "gaussian") -> torch.Tensor:
     """The inner maximisation of TRADES (Zhang et al. 2019, Algorithm 1, lines 5-7):
 
         x' = x + 0.001·N(0, I);   x' ← Π_{B(x, ε) ∩ [0,1]}(x' + α·sign(∇_x' KL(f(x) ‖ f(x'))))
 
     ``steps`` times, with f the softmax of the model. It pushes the prediction away from the
     model's own prediction on x, so it needs no label. (The small Gaussian start is needed:
-    at x' = x the KL divergence has zero gradient.)
+    at x' = x the KL divergence has zero gradient.) ``start`` picks another start:
+    "uniform", x + U(−ε, ε)ᵈ (Madry et al.'s), or "vertex", a random corner x + ε·s,
+    s ∈ {−1, +1}ᵈ, where Square's proposals live.
     """
     check_attack_args(x, torch.zeros(len(x), dtype=torch.long, device=x.device), eps, model)
     check_positive("alpha", alpha)
     check_positive("steps", steps, integer=True)
+    if start not in TRADES_STARTS:
+        raise ValueError(f"start must be one of {TRADES_STARTS}, got {start!r}")
     x = x.detach()
-    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+    draw = torch.randn if start == "gaussian" else torch.rand
+    u = draw(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+    if start == "gaussian":
+        delta = 0.001 * u
+    elif start == "uniform":
+        delta = eps * (2 * u - 1)
+    else:                                                          # a corner: ±ε per pixel
+        delta = eps * (2 * (u > 0.5).to(x.dtype) - 1)
     with eval_mode(model):
         p_clean = F.softmax(model(x), 1).detach()                  # (N, 10), fixed target
-        x_adv = (x + 0.001 * noise).clamp(0, 1)
+        x_adv = (x + delta).clamp(0, 1)
         for _ in range(steps):
             x_adv.requires_grad_(True)
             kl = F.kl_div(F.log_softmax(model(x_adv), 1), p_clean, reduction="sum")
