@@ -282,3 +282,19 @@ def test_trades_attack_starts_where_asked_and_rejects_an_unknown_start():
         assert moved(x_adv - x), f"start={start!r} did not start where its docstring says"
     with pytest.raises(ValueError, match="start must be one of"):
         trades_attack(model, x, 0.3, 0.1, 1, start="corner")
+
+
+def test_a_recipe_names_the_start_of_its_trades_attack():
+    """AdvRecipe(attack="trades-uniform" | "trades-vertex") trains on TRADES' inner attack from that
+    start (the shipped mnist-cnn-trades uses "trades-uniform"); "trades" keeps Zhang et al.'s."""
+    from coursekit.defenses.adversarial import AdvRecipe, inner_attack, trades_attack
+    model = build("mnist-cnn-small").eval()
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(8, dtype=torch.long)
+    for attack, start in (("trades", "gaussian"), ("trades-uniform", "uniform"), ("trades-vertex", "vertex")):
+        AdvRecipe(attack=attack, loss="trades", steps=2, alpha=0.1)               # a valid recipe
+        got = inner_attack(model, x, y, attack, 0.3, 0.1, 2, torch.Generator().manual_seed(3))
+        want = trades_attack(model, x, 0.3, 0.1, 2, torch.Generator().manual_seed(3), start=start)
+        assert torch.equal(got, want), f"attack={attack!r} should start from {start!r}"
+    with pytest.raises(ValueError, match="attack must be one of"):
+        AdvRecipe(attack="trades-corner")

@@ -41,6 +41,14 @@ def test_stored_evaluations_are_complete_and_carry_their_command(stored):
         assert entry["wall_seconds"] > 0 and entry["cpu_seconds"] > 0
 
 
+@pytest.mark.parametrize("name", EVALUATED)
+def test_each_evaluation_is_of_the_shipped_weights(stored, name):
+    """The rows were computed on the weights the manifest ships (their sha256): a retrained model
+    must be evaluated again, and the robustness command discards rows of other weights."""
+    assert stored["models"][name]["sha256"] == read_manifest()[name]["sha256"], \
+        f"data/results/robustness.json holds rows of other weights of {name}: run `{stored['command']} {name}`"
+
+
 @pytest.mark.xfail(set(EVALUATED) != set(SAMPLES), strict=True,
                    reason=f"AutoAttack of {sorted(set(SAMPLES) - set(EVALUATED))} not yet run "
                           f"(`python -m coursekit.defenses.robustness NAME`, minutes of CPU each)")
@@ -131,3 +139,19 @@ def test_workers_store_the_rows_one_process_stores():
     assert one["rows"][:chunk] == rows
     with pytest.raises(ValueError, match="workers"):
         evaluate_model(name, {"models": {}}, None, n=n, progress=False, workers=0)
+
+
+def test_rows_of_other_weights_are_discarded_not_resumed():
+    """A stored entry resumes only for the weights it was computed on: rows recorded for another
+    sha256 (a retrained model) are thrown away and the digits attacked again."""
+    from coursekit.defenses.robustness import evaluate_model
+    name, n = "mnist-cnn-fgsm", 4
+    weights = read_manifest()[name]["sha256"]
+    bogus = [[-1, 1, 1, ""]] * n                                    # no real digit has label -1
+    for sha, kept in ((weights, True), ("0" * 64, False)):
+        entry = {"n": n, "eps": SAMPLES[name][1], "sha256": sha, "complete": True, "rows": list(bogus),
+                 "wall_seconds": 1.0, "cpu_seconds": 1.0, "load_average": [],
+                 "attack_seconds": {a: 0.0 for a in AUTOATTACK["attacks"]}}
+        got = evaluate_model(name, {"models": {name: entry}}, None, n=n, progress=False)
+        assert (got["rows"] == bogus) is kept, (sha, got["rows"])
+        assert got["sha256"] == weights

@@ -32,7 +32,7 @@ import torch
 from coursekit.attacks import autoattack
 from coursekit.config import ROOT, data_dir, threads
 from coursekit.data import mnist
-from coursekit.defenses.adversarial import AdvRecipe, robust_accuracy, trades_attack
+from coursekit.defenses.adversarial import AdvRecipe, robust_accuracy
 from coursekit.defenses.robust_model import train_defended
 from coursekit.models.pretrained import load_checkpoint, save_checkpoint
 
@@ -42,15 +42,6 @@ SMALL, WIDE = {}, {"c1": 32, "c2": 64, "hidden": 128}
 _PGD = dict(attack="pgd", eps=0.3, alpha=0.075, steps=10, eps_ramp=0.2, epochs=10, lr=5e-3,
             batch_size=100)
 _TRADES = {**_PGD, "attack": "trades", "loss": "trades", "lam": 6.0}
-
-
-def trades_from(start: str):
-    """TRADES' inner attack from another ``start`` ("uniform", "vertex": see ``trades_attack``),
-    as a recipe's callable; it draws from torch's global generator, which ``train_defended`` seeds."""
-    def attack(model, x, y, eps, alpha, steps):
-        return trades_attack(model, x, eps, alpha, steps, start=start)
-    attack.__name__ = f"trades_from_{start}"
-    return attack
 
 
 # name -> (architecture arguments of "mnist-cnn-small", recipe)
@@ -63,8 +54,8 @@ CANDIDATES = {
     "trades-wide-16": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16})),
     "trades-wide-12-eps0.35": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 12, "eps": 0.35, "alpha": 0.0875})),
     # the inner maximisation started where Square searches (a corner of the ball), or inside it
-    "trades-wide-16-vertex": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16, "attack": trades_from("vertex")})),
-    "trades-wide-16-uniform": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16, "attack": trades_from("uniform")})),
+    "trades-wide-16-vertex": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16, "attack": "trades-vertex"})),
+    "trades-wide-16-uniform": (WIDE, AdvRecipe(**{**_TRADES, "epochs": 16, "attack": "trades-uniform"})),
     # smooth activations, whose gradients the training attack and the gradient attacks can follow
     "trades-wide-16-silu": ({**WIDE, "activation": "silu"}, AdvRecipe(**{**_TRADES, "epochs": 16})),
     "trades-wide-16-elu": ({**WIDE, "activation": "elu"}, AdvRecipe(**{**_TRADES, "epochs": 16})),

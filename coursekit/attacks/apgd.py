@@ -145,47 +145,56 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
     step, from the same start.
     """
     n, shape = len(x), (-1, *[1] * (x.ndim - 1))          # shape: (N,) -> (N, 1, 1, 1)
-    rows = torch.arange(n, device=x.device)
     x_k = _random_start(x, eps, generator) if random_start else x.clone()
-    f_k, grad, logits = _loss_and_grad(model, x_k, loss_fn, rows, eot)
-    fooled = fooled_fn(logits, rows)
+    a = torch.arange(n, device=x.device)             # indices in x of the examples still running
+    f_k, grad, logits = _loss_and_grad(model, x_k, loss_fn, a, eot)
+    fooled = fooled_fn(logits, a)
+    x_adv = x_k.clone()                              # per example: the iterate that broke it
+    iterations = torch.ones(n, dtype=torch.long, device=x.device)
+    trace = {"loss": torch.full((steps + 1, n), float("nan"), dtype=x.dtype, device=x.device)}
+    trace["step"] = trace["loss"].clone()
     eta = torch.full((n,), 2.0 * eps if step is None else step, dtype=x.dtype,
                      device=x.device)                                              # η⁽⁰⁾ = 2ε
-    x_adv, x_prev = x_k.clone(), x_k.clone()
+    trace["loss"][0], trace["step"][0] = f_k, eta
+    # The state below holds the running examples only, rows in the order of `a`: an example
+    # that breaks is dropped from all of it at once, so a step gathers and scatters nothing.
+    x_a, x_prev = x, x_k.clone()
     x_max, f_max, grad_max = x_k.clone(), f_k.clone(), grad.clone()
     ups = torch.zeros(n, device=x.device)            # steps since the last checkpoint where f rose
     f_max_then = f_max.clone()                       # f_max at the last checkpoint
     halved_then = torch.ones(n, dtype=torch.bool, device=x.device)   # no condition 2 at w_1
-    trace = {"loss": torch.full((steps + 1, n), float("nan"), dtype=x.dtype, device=x.device)}
-    trace["step"] = trace["loss"].clone()
-    trace["loss"][0], trace["step"][0] = f_k, eta
-    iterations = torch.ones(n, dtype=torch.long, device=x.device)
+    broke = fooled
     w, last_w = checkpoints(steps), 0
-    for k in range(steps):
-        a = (~fooled).nonzero().flatten()                         # the examples still running
-        if len(a) == 0:
+    for k in range(steps + 1):
+        if broke.any():                              # drop the examples that just broke
+            keep = ~broke
+            a, x_a, x_k, x_prev, f_k, grad, eta, x_max, f_max, grad_max, ups, f_max_then, halved_then = (
+                t[keep] for t in (a, x_a, x_k, x_prev, f_k, grad, eta, x_max, f_max, grad_max, ups,
+                                  f_max_then, halved_then))
+        if k == steps or len(a) == 0:
             break
-        x_a, x_k_a = x[a], x_k[a]                                 # gathered once per step
-        z = project_linf(x_k_a + eta[a].view(shape) * grad[a].sign(), x_a, eps)
+        z = project_linf(x_k + eta.view(shape) * grad.sign(), x_a, eps)
         m = 1.0 if k == 0 else momentum                            # x⁽¹⁾ is a plain step
-        x_new = project_linf(x_k_a + m * (z - x_k_a) + (1 - m) * (x_k_a - x_prev[a]), x_a, eps)
+        x_new = project_linf(x_k + m * (z - x_k) + (1 - m) * (x_k - x_prev), x_a, eps)
         f_new, g_new, logits = _loss_and_grad(model, x_new, loss_fn, a, eot)
-        ups[a] += (f_new > f_k[a]).float()
-        x_prev[a], x_k[a], f_k[a], grad[a] = x_k_a, x_new, f_new, g_new
+        ups += (f_new > f_k).float()
+        x_prev, x_k, f_k, grad = x_k, x_new, f_new, g_new
         broke = fooled_fn(logits, a)
         x_adv[a[broke]], fooled[a[broke]] = x_new[broke], True
-        up = f_new > f_max[a]
-        x_max[a[up]], f_max[a[up]], grad_max[a[up]] = x_new[up], f_new[up], g_new[up]
+        up = f_new > f_max
+        x_max = torch.where(up.view(shape), x_new, x_max)
+        f_max, grad_max = torch.where(up, f_new, f_max), torch.where(up.view(shape), g_new, grad_max)
         iterations[a] += 1
-        trace["loss"][k + 1, a], trace["step"][k + 1, a] = f_new, eta[a]
+        trace["loss"][k + 1, a], trace["step"][k + 1, a] = f_new, eta
         if k + 1 in w:                       # checkpoint w_j: halve η, go back to x_max
             halve = step_halving(ups, k + 1 - last_w, halved_then, f_max, f_max_then, rho)
-            halve &= ~fooled & halving
-            eta[halve] /= 2
-            x_k[halve], f_k[halve], grad[halve] = x_max[halve], f_max[halve], grad_max[halve]
+            halve &= ~broke & halving
+            eta = torch.where(halve, eta / 2, eta)
+            x_k = torch.where(halve.view(shape), x_max, x_k)
+            f_k, grad = torch.where(halve, f_max, f_k), torch.where(halve.view(shape), grad_max, grad)
             halved_then, f_max_then, last_w = halve, f_max.clone(), k + 1
-            ups.zero_()
-    x_adv = torch.where(fooled.view(shape), x_adv, x_max)
+            ups = torch.zeros_like(ups)
+    x_adv[a] = x_max                                 # the unbroken: the highest-loss iterate
     return {"x_adv": x_adv, "fooled": fooled, "iterations": iterations, **trace}
 
 

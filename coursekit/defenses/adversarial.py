@@ -9,17 +9,19 @@ whose inner max an attack on the current model approximates, and whose outer min
 training on what the attack returns. Which attack (the *inner attack*) and which loss give the
 variants of the lecture:
 
-==========  ====================================================  ==========================
-attack      x_adv                                                 paper
-==========  ====================================================  ==========================
-"none"      x (standard training)
-"fgsm"      x + ε·sign(∇ₓL(x, y))                                 Goodfellow et al. 2015
-"fast"      δ ~ U(−ε, ε)ᵈ, δ ← Π(δ + α·sign(∇L(x + δ))), α=1.25ε  Wong, Rice & Kolter 2020
-"pgd"       ``steps`` steps of size α from a random start         Madry et al. 2018
-"trades"    ``steps`` steps of size α up KL(f(x) ‖ f(x')), from   Zhang et al. 2019,
-            x' = x + 0.001·N(0, I) (no label needed)              Algorithm 1
-callable    ``attack(model, x, y, eps, alpha, steps) -> x_adv``
-==========  ====================================================  ==========================
+================  ====================================================  ==========================
+attack            x_adv                                                 paper
+================  ====================================================  ==========================
+"none"            x (standard training)
+"fgsm"            x + ε·sign(∇ₓL(x, y))                                 Goodfellow et al. 2015
+"fast"            δ ~ U(−ε, ε)ᵈ, δ ← Π(δ + α·sign(∇L(x + δ))), α=1.25ε  Wong, Rice & Kolter 2020
+"pgd"             ``steps`` steps of size α from a random start         Madry et al. 2018
+"trades"          ``steps`` steps of size α up KL(f(x) ‖ f(x')), from   Zhang et al. 2019,
+                  x' = x + 0.001·N(0, I) (no label needed)              Algorithm 1
+"trades-uniform"  the same steps from x' = x + U(−ε, ε)ᵈ                Madry et al.'s start
+"trades-vertex"   the same steps from a random corner x + ε·{−1, +1}ᵈ   where Square searches
+callable          ``attack(model, x, y, eps, alpha, steps) -> x_adv``
+================  ====================================================  ==========================
 
 ==========  ====================================================  ==========================
 loss        on a batch (L: mean cross-entropy, z: logits)         paper
@@ -67,7 +69,7 @@ from ..attacks._common import (check_attack_args, check_class_labels, check_gene
 from ..validate import check_nonempty
 from ..train import accuracy, batches, predict, train_classifier
 
-ATTACKS = ("none", "fgsm", "fast", "pgd", "trades")
+ATTACKS = ("none", "fgsm", "fast", "pgd", "trades", "trades-uniform", "trades-vertex")
 LOSSES = ("adv", "mixed", "alp", "trades")
 
 
@@ -217,8 +219,9 @@ def inner_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: str
             return fast_fgsm(net, x, y, eps, alpha, generator=generator)
         if attack == "pgd":
             return pgd(net, x, y, eps, alpha, steps, random_start=True, generator=generator)
-        if attack == "trades":
-            return trades_attack(net, x, eps, alpha, steps, generator=generator)
+        if attack in ("trades", "trades-uniform", "trades-vertex"):
+            start = attack.partition("-")[2] or "gaussian"
+            return trades_attack(net, x, eps, alpha, steps, generator=generator, start=start)
         return attack(net, x, y, eps, alpha, steps).detach()
 
 

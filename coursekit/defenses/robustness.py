@@ -148,6 +148,9 @@ def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
                    chunk: int = CHUNK) -> dict:
     """Run (or resume) the evaluation of ``name`` inside ``results``; write after every chunk.
 
+    The entry records the sha256 of the weights it attacks (the manifest's); rows stored for
+    other weights (a retrained model) or another sample are discarded, not resumed.
+
     Chunk i (digits i·chunk to (i + 1)·chunk) is attacked with seed ``seed + i``, so its rows do
     not depend on which process ran it: ``workers`` > 1 runs that many chunks at once in
     one-thread processes and stores the same rows, in order, as one process would."""
@@ -155,9 +158,10 @@ def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     n_default, eps = SAMPLES[name]
     n = n or n_default
+    weights = read_manifest()[name]["sha256"]     # rows of other weights are not resumed
     entry = results["models"].get(name)
-    if entry is None or entry["n"] != n or entry["eps"] != eps:
-        entry = {"n": n, "eps": eps, "sample": f"the first {n:,} MNIST test digits",
+    if entry is None or (entry["n"], entry["eps"], entry.get("sha256")) != (n, eps, weights):
+        entry = {"n": n, "eps": eps, "sha256": weights, "sample": f"the first {n:,} MNIST test digits",
                  "complete": False, "rows": [], "wall_seconds": 0.0, "cpu_seconds": 0.0,
                  "attack_seconds": {a: 0.0 for a in ATTACKS}, "load_average": []}
         results["models"][name] = entry
