@@ -52,6 +52,17 @@ def test_stored_table_says_how_it_was_made(table):
     assert len(table["rows"]) == 18
 
 
+def test_stored_rows_of_shipped_models_are_of_the_shipped_weights(table):
+    """A row scored on a shipped model takes its training time from that model's manifest entry;
+    a retrained model changes it, so a row still holding the old time was scored on the old
+    weights and must be scored again (`--rows NAME`, then `--merge`)."""
+    from coursekit.models.pretrained import read_manifest
+    manifest = read_manifest()
+    for label, name in {**L.ADVERSARIALLY_TRAINED, L.certified().name: "mnist-certified"}.items():
+        assert table["rows"][label]["train_seconds"] == manifest[name]["metrics"]["train_seconds"], \
+            f"the stored row {label!r} was scored on other weights of {name}: score it again"
+
+
 def test_stored_table_is_the_full_500_digit_run(table):
     assert table["n_digits"] == 500 and table["command"] == L.COMMAND
 
