@@ -335,6 +335,7 @@ TABLE: dict[str, dict[str, Entry]] = {"attacks": {
         XY + ("batch_size",), changes={"params": LOOP, "grad": LOOP}),
     "train_defended": const("trains on the MNIST training set (seconds even at its smallest); its "
                             "RNG contract is tested in test_validate.py"),
+    "load_recipe_record": E(lambda w: F.load_recipe_record()),
     "certified_accuracy": E(lambda w: F.certified_accuracy(w.model, w.x, w.y, w.eps), XYE),
     "certify": E(lambda w: F.certify(w.model, w.x, w.y, w.eps, batch_size=w.batch_size),
                  XYE + ("batch_size",), per_example=True),

@@ -8,6 +8,7 @@ from scipy.stats import norm
 from coursekit.defenses import lineup as L
 from coursekit.defenses import smoothing_radius_bound
 from coursekit.defenses.scoreboard import AUTOATTACK_COLUMNS, AttackBudget, format_table
+from coursekit.models.pretrained import read_manifest
 
 
 def test_smoothing_radius_bound_is_cohen_et_al_with_all_samples_agreeing():
@@ -52,15 +53,17 @@ def test_stored_table_says_how_it_was_made(table):
     assert len(table["rows"]) == 18
 
 
-def test_stored_rows_of_shipped_models_are_of_the_shipped_weights(table):
-    """A row scored on a shipped model takes its training time from that model's manifest entry;
-    a retrained model changes it, so a row still holding the old time was scored on the old
-    weights and must be scored again (`--rows NAME`, then `--merge`)."""
-    from coursekit.models.pretrained import read_manifest
+def test_stored_rows_are_of_the_shipped_weights(table):
+    """Each stored row records the sha256 of the shipped weights it measured (its system's and
+    mnist-cnn's, the transfer source); a model retrained since has another sha256 in the
+    manifest, and its rows must be scored again (`--rows NAME`, then `--merge`)."""
     manifest = read_manifest()
+    for label, row in table["rows"].items():
+        assert "mnist-cnn" in row["weights"], f"the stored row {label!r} does not say which weights it measured"
+        stale = [name for name, sha in row["weights"].items() if manifest[name]["sha256"] != sha]
+        assert not stale, f"the stored row {label!r} was scored on other weights of {stale}: score it again"
     for label, name in {**L.ADVERSARIALLY_TRAINED, L.certified().name: "mnist-certified"}.items():
-        assert table["rows"][label]["train_seconds"] == manifest[name]["metrics"]["train_seconds"], \
-            f"the stored row {label!r} was scored on other weights of {name}: score it again"
+        assert name in table["rows"][label]["weights"], label
 
 
 def test_stored_table_is_the_full_500_digit_run(table):
@@ -104,6 +107,9 @@ def test_parallel_parts_merge_into_one_table(tmp_path):
     assert list(b["rows"]) == ["mnist-cnn (no defense)", "IBP-certified (ε = 0.1)"]
     merged = L.merge_tables([tmp_path / "b.json", tmp_path / "a.json"], tmp_path / "table.json")
     assert list(merged["rows"]) == ["mnist-cnn (no defense)", "IBP-certified (ε = 0.1)", "DCT front end + BPDA"]
+    sha = {name: entry["sha256"] for name, entry in read_manifest().items()}
+    assert merged["rows"]["IBP-certified (ε = 0.1)"]["weights"] == {n: sha[n] for n in ("mnist-certified", "mnist-cnn")}
+    assert merged["rows"]["DCT front end + BPDA"]["weights"] == {n: sha[n] for n in ("mnist-mlp", "mnist-cnn")}
     assert merged["cpu_seconds"] == pytest.approx(a["cpu_seconds"] + b["cpu_seconds"], abs=0.2)
     assert L.load_table(tmp_path / "table.json")["budget"] == L.QUICK_BUDGET
     with pytest.raises(ValueError, match="sections must be among"):

@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 
 from coursekit.attacks import autoattack
-from coursekit.config import ROOT, data_dir, threads
+from coursekit.config import ROOT, threads
 from coursekit.data import mnist
 from coursekit.defenses.adversarial import AdvRecipe, robust_accuracy
-from coursekit.defenses.robust_model import train_defended
+from coursekit.defenses.robust_model import recipe_record_path as default_path, train_defended
 from coursekit.models.pretrained import load_checkpoint, save_checkpoint
 
 COMMAND = "python -m tools.robust_recipes"
@@ -62,10 +62,6 @@ CANDIDATES = {
 }
 
 
-def default_path() -> Path:
-    return data_dir() / "results" / "robust_recipes.json"
-
-
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -88,18 +84,10 @@ def held_out_figures(model, seed: int = 0) -> dict:
     }
 
 
-def recipe_fields(recipe: AdvRecipe) -> dict:
-    """The recipe as the file records it (a callable inner attack by its name)."""
-    fields = asdict(recipe)
-    if callable(recipe.attack):
-        fields["attack"] = recipe.attack.__name__
-    return fields
-
-
 def run_candidate(name: str, seed: int = 0) -> dict:
     kwargs, recipe = CANDIDATES[name]
     cache = ROOT / ".coursekit_cache" / "robust_recipes" / f"{name}.pt"
-    entry = {"arch": "mnist-cnn-small", "arch_kwargs": kwargs, "recipe": recipe_fields(recipe),
+    entry = {"arch": "mnist-cnn-small", "arch_kwargs": kwargs, "recipe": asdict(recipe),
              "load_average": [round(os.getloadavg()[0], 2)]}
     tick, cpu = time.perf_counter(), _cpu()
     run = train_defended(recipe, arch="mnist-cnn-small", arch_kwargs=kwargs, n_val=N_VAL, seed=seed,

@@ -158,7 +158,9 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
     trace["loss"][0], trace["step"][0] = f_k, eta
     # The state below holds the running examples only, rows in the order of `a`: an example
     # that breaks is dropped from all of it at once, so a step gathers and scatters nothing.
-    x_a, x_prev = x, x_k.clone()
+    # Π is a clamp to [lo, hi], the ε-box around x within [0, 1] (the same numbers as project_linf).
+    lo, hi = (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
+    x_prev = x_k.clone()
     x_max, f_max, grad_max = x_k.clone(), f_k.clone(), grad.clone()
     ups = torch.zeros(n, device=x.device)            # steps since the last checkpoint where f rose
     f_max_then = f_max.clone()                       # f_max at the last checkpoint
@@ -166,26 +168,25 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
     broke = fooled
     w, last_w = checkpoints(steps), 0
     for k in range(steps + 1):
-        if broke.any():                              # drop the examples that just broke
+        if broke.any():                              # record the examples that just broke, drop them
+            x_adv[a[broke]], fooled[a[broke]], iterations[a[broke]] = x_k[broke], True, k + 1
             keep = ~broke
-            a, x_a, x_k, x_prev, f_k, grad, eta, x_max, f_max, grad_max, ups, f_max_then, halved_then = (
-                t[keep] for t in (a, x_a, x_k, x_prev, f_k, grad, eta, x_max, f_max, grad_max, ups,
+            a, lo, hi, x_k, x_prev, f_k, grad, eta, x_max, f_max, grad_max, ups, f_max_then, halved_then = (
+                t[keep] for t in (a, lo, hi, x_k, x_prev, f_k, grad, eta, x_max, f_max, grad_max, ups,
                                   f_max_then, halved_then))
         if k == steps or len(a) == 0:
             break
-        z = project_linf(x_k + eta.view(shape) * grad.sign(), x_a, eps)
+        z = torch.clamp(x_k + eta.view(shape) * grad.sign(), lo, hi)
         m = 1.0 if k == 0 else momentum                            # x⁽¹⁾ is a plain step
-        x_new = project_linf(x_k + m * (z - x_k) + (1 - m) * (x_k - x_prev), x_a, eps)
+        x_new = torch.clamp(x_k + m * (z - x_k) + (1 - m) * (x_k - x_prev), lo, hi)
         f_new, g_new, logits = _loss_and_grad(model, x_new, loss_fn, a, eot)
         ups += (f_new > f_k).float()
-        x_prev, x_k, f_k, grad = x_k, x_new, f_new, g_new
         broke = fooled_fn(logits, a)
-        x_adv[a[broke]], fooled[a[broke]] = x_new[broke], True
         up = f_new > f_max
         x_max = torch.where(up.view(shape), x_new, x_max)
         f_max, grad_max = torch.where(up, f_new, f_max), torch.where(up.view(shape), g_new, grad_max)
-        iterations[a] += 1
         trace["loss"][k + 1, a], trace["step"][k + 1, a] = f_new, eta
+        x_prev, x_k, f_k, grad = x_k, x_new, f_new, g_new
         if k + 1 in w:                       # checkpoint w_j: halve η, go back to x_max
             halve = step_halving(ups, k + 1 - last_w, halved_then, f_max, f_max_then, rho)
             halve &= ~broke & halving
@@ -194,6 +195,7 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
             f_k, grad = torch.where(halve, f_max, f_k), torch.where(halve.view(shape), grad_max, grad)
             halved_then, f_max_then, last_w = halve, f_max.clone(), k + 1
             ups = torch.zeros_like(ups)
+    iterations[a] = k + 1                            # the unbroken ran every step
     x_adv[a] = x_max                                 # the unbroken: the highest-loss iterate
     return {"x_adv": x_adv, "fooled": fooled, "iterations": iterations, **trace}
 

@@ -86,21 +86,30 @@ def square(model, x: torch.Tensor, y: torch.Tensor, eps: float, queries: int = 5
         x_best = (x + eps * _signs((n, c, 1, w), generator, x)).clamp(0, 1)   # vertical stripes
         loss = margin_loss(model(x_best), y, targeted)                        # L(x̂), (N,)
         spent = torch.ones(n, dtype=torch.long, device=x.device)
+        up, down = (x + eps).clamp(0, 1), (x - eps).clamp(0, 1)   # each pixel's two corners
+        # the examples not fooled yet (a) and their state, compacted: one that is fooled leaves
+        a = (loss >= 0).nonzero().flatten()
+        best_a, loss_a, y_a, up_a, down_a = x_best[a], loss[a], y[a], up[a], down[a]
         for i in range(queries - 1):
-            a = (loss >= 0).nonzero().flatten()                   # not fooled yet
             if len(a) == 0:
                 break
             s = min(max(round(math.sqrt(p_schedule(i, queries, p_init, rescale) * h * w)), 1), h - 1, w - 1)
             window = _window(len(a), s, h, w, generator, x.device)                 # (n, 1, h, w)
-            sign = _signs((len(a), c, 1, 1), generator, x)
-            x_a, best_a = x[a], x_best[a]
-            unchanged = torch.where(window, (x_a + eps * sign).clamp(0, 1) == best_a, True)
-            sign = torch.where(unchanged.flatten(1).all(1).view(-1, 1, 1, 1), -sign, sign)
-            x_new = torch.where(window, (x_a + eps * sign).clamp(0, 1), best_a)
-            loss_new = margin_loss(model(x_new), y[a], targeted)
-            spent[a] += 1
-            better = loss_new < loss[a]                                   # the acceptance step
-            x_best[a[better]], loss[a[better]] = x_new[better], loss_new[better]
+            plus = _signs((len(a), c, 1, 1), generator, x) > 0                    # (n, c, 1, 1)
+            x_new = torch.where(window, torch.where(plus, up_a, down_a), best_a)
+            unchanged = (x_new == best_a).flatten(1).all(1).view(-1, 1, 1, 1)
+            x_new = torch.where(window & unchanged, torch.where(plus, down_a, up_a), x_new)  # flipped
+            loss_new = margin_loss(model(x_new), y_a, targeted)
+            better = loss_new < loss_a                                    # the acceptance step
+            best_a = torch.where(better.view(-1, 1, 1, 1), x_new, best_a)
+            loss_a = torch.where(better, loss_new, loss_a)
+            fooled = loss_a < 0
+            if fooled.any():                                              # they leave the run
+                done = a[fooled]
+                x_best[done], loss[done], spent[done] = best_a[fooled], loss_a[fooled], i + 2
+                keep = ~fooled
+                a, best_a, loss_a, y_a, up_a, down_a = (t[keep] for t in (a, best_a, loss_a, y_a, up_a, down_a))
+        x_best[a], loss[a], spent[a] = best_a, loss_a, queries          # ran the whole budget
     if trace:
         return x_best, {"queries": spent, "margin": loss, "fooled": loss < 0}
     return x_best

@@ -41,7 +41,7 @@ from .adversarial import (RECIPES, AdvRecipe, accuracy_under_attack, adversarial
                           adversarial_training, fast_fgsm, held_out_accuracies, inner_attack,
                           robust_accuracy)
 from .plots import plot_history
-from .robust_model import TrainedModel, train_defended
+from .robust_model import TrainedModel, load_recipe_record, train_defended
 from .static import static_adversarial_set, static_adversarial_training
 from .adaptive import eot_attack, naive_vs_adaptive, pgd_attack
 from .certified_training import ibp_loss, train_ibp, worst_case_logits
@@ -67,7 +67,7 @@ __all__ = [
     "DEFENDED_MODELS", "RECIPES", "AdvRecipe", "TrainedModel", "accuracy_under_attack", "adversarial_loss",
     "adversarial_training", "fast_fgsm", "held_out_accuracies", "inner_attack", "plot_history",
     "robust_accuracy",
-    "static_adversarial_set", "static_adversarial_training", "train_defended",
+    "static_adversarial_set", "static_adversarial_training", "train_defended", "load_recipe_record",
     "certified_accuracy", "certify", "ibp_loss", "interval_bounds", "margin_lower_bounds",
     "train_ibp", "wong_kolter_bounds", "worst_case_logits",
     "ActivationDetector", "BPDA", "Ensemble", "GaussianNoiseDefense", "RejectOrClassify",

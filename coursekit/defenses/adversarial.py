@@ -69,7 +69,10 @@ from ..attacks._common import (check_attack_args, check_class_labels, check_gene
 from ..validate import check_nonempty
 from ..train import accuracy, batches, predict, train_classifier
 
-ATTACKS = ("none", "fgsm", "fast", "pgd", "trades", "trades-uniform", "trades-vertex")
+# The TRADES inner attacks, each with the start of its steps (see :func:`trades_attack`).
+TRADES_ATTACKS = {"trades": "gaussian", "trades-uniform": "uniform", "trades-vertex": "vertex"}
+TRADES_STARTS = tuple(TRADES_ATTACKS.values())
+ATTACKS = ("none", "fgsm", "fast", "pgd", *TRADES_ATTACKS)
 LOSSES = ("adv", "mixed", "alp", "trades")
 
 
@@ -164,9 +167,6 @@ def fast_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, al
     return (x.detach() + delta).clamp(0, 1)
 
 
-TRADES_STARTS = ("gaussian", "uniform", "vertex")
-
-
 @torch.enable_grad()
 def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, steps: int,
                   generator: torch.Generator | None = None, start: str = "gaussian") -> torch.Tensor:
@@ -219,9 +219,9 @@ def inner_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: str
             return fast_fgsm(net, x, y, eps, alpha, generator=generator)
         if attack == "pgd":
             return pgd(net, x, y, eps, alpha, steps, random_start=True, generator=generator)
-        if attack in ("trades", "trades-uniform", "trades-vertex"):
-            start = attack.partition("-")[2] or "gaussian"
-            return trades_attack(net, x, eps, alpha, steps, generator=generator, start=start)
+        if attack in TRADES_ATTACKS:
+            return trades_attack(net, x, eps, alpha, steps, generator=generator,
+                                 start=TRADES_ATTACKS[attack])
         return attack(net, x, y, eps, alpha, steps).detach()
 
 

@@ -15,7 +15,8 @@ every process scores mnist-cnn first, whose PGD-40 examples are the transfer att
 
 The stored rows keep every column by name (``rows[name]["columns"][column]``), so an attack
 added to the scoreboard later becomes one more key in each row; rerunning the command rebuilds
-the whole file, defenses included.
+the whole file, defenses included. Each row also records the sha256 of the shipped weights it
+measured (``rows[name]["weights"]``), so a row left from before a model was retrained is found.
 """
 from __future__ import annotations
 
@@ -81,6 +82,13 @@ def shipped(name: str, device=None) -> tuple[nn.Module, float]:
     return load_pretrained(name, device=device), read_manifest()[name]["metrics"]["train_seconds"]
 
 
+def weights_of(names: tuple[str, ...]) -> dict[str, str]:
+    """The sha256 of the weights a row measured, by manifest name: the shipped models its system
+    is built from, and mnist-cnn, whose PGD-40 examples are every row's transfer attack."""
+    manifest = read_manifest()
+    return {name: manifest[name]["sha256"] for name in dict.fromkeys((*names, "mnist-cnn"))}
+
+
 # --- the defenses, section by section --------------------------------------------------------
 
 def undefended(device=None) -> list[Defense]:
@@ -88,7 +96,8 @@ def undefended(device=None) -> list[Defense]:
     out = []
     for name in ("mnist-cnn", "mnist-mlp"):
         model, seconds = shipped(name, device)
-        out.append(Defense(f"{name} (no defense)", model, train_seconds=seconds, trained="manifest"))
+        out.append(Defense(f"{name} (no defense)", model, train_seconds=seconds, trained="manifest",
+                           weights=(name,)))
     return out
 
 
@@ -98,7 +107,7 @@ def safety_net(mlp: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int) -> Defe
     system, seconds = _timed(lambda: fit_detector(mlp, x[:n], y[:n], EPS, layer=4, progress=False))
     mlp_seconds = read_manifest()["mnist-mlp"]["metrics"]["train_seconds"]
     return Defense("safety-net detector (MLP)", system, train_seconds=mlp_seconds + seconds,
-                   trained="manifest + measured")
+                   trained="manifest + measured", weights=("mnist-mlp",))
 
 
 def static_training(cnn: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, seed: int = 0) -> Defense:
@@ -112,7 +121,8 @@ def static_training(cnn: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, se
         static_adversarial_training(model, x[:n], y[:n], x_adv, epochs=3, seed=seed, progress=False)
         return model.eval()
     model, seconds = _timed(train)
-    return Defense("static adversarial training", model, train_seconds=seconds, trained="measured")
+    return Defense("static adversarial training", model, train_seconds=seconds, trained="measured",
+                   weights=("mnist-cnn",))     # its examples were forged against mnist-cnn
 
 
 def failed_defenses(mlp: nn.Module, lenet: nn.Module, x: torch.Tensor, y: torch.Tensor, n_decay: int,
@@ -131,12 +141,12 @@ def failed_defenses(mlp: nn.Module, lenet: nn.Module, x: torch.Tensor, y: torch.
         return model.eval()
     decayed, decay_seconds = _timed(train_decayed)
     return [Defense("noise at test time (σ = 0.3)", GaussianNoiseDefense(mlp, 0.3), eot=8,
-                    train_seconds=mlp_s, trained="manifest"),
+                    train_seconds=mlp_s, trained="manifest", weights=("mnist-mlp",)),
             Defense("dropout at test time (p = 0.3)", with_test_time_dropout(mlp, 0.3), eot=8,
-                    train_seconds=mlp_s, trained="manifest"),
+                    train_seconds=mlp_s, trained="manifest", weights=("mnist-mlp",)),
             Defense("weight decay 1e-2", decayed, train_seconds=decay_seconds, trained="measured"),
             Defense("ensemble (MLP + LeNet)", Ensemble([mlp, lenet]), train_seconds=mlp_s + lenet_s,
-                    trained="manifest")]
+                    trained="manifest", weights=("mnist-mlp", "mnist-lenet"))]
 
 
 def front_ends(mlp: nn.Module, k: int = 60) -> list[Defense]:
@@ -144,11 +154,12 @@ def front_ends(mlp: nn.Module, k: int = 60) -> list[Defense]:
     the rounding under plain PGD; as deployed under BPDA (identity on the backward pass)."""
     mlp_s = read_manifest()["mnist-mlp"]["metrics"]["train_seconds"]
     deployed = sparsified_classifier(mlp, k=k)
-    return [Defense("DCT front end, naive PGD", deployed, train_seconds=mlp_s, trained="manifest"),
+    return [Defense("DCT front end, naive PGD", deployed, train_seconds=mlp_s, trained="manifest",
+                    weights=("mnist-mlp",)),
             Defense("DCT top-K without rounding, naive PGD", sparsified_classifier(mlp, k=k, levels=None),
-                    train_seconds=mlp_s, trained="manifest"),
+                    train_seconds=mlp_s, trained="manifest", weights=("mnist-mlp",)),
             Defense("DCT front end + BPDA", deployed, attacked_as=sparsified_classifier(mlp, k=k, bpda="identity"),
-                    train_seconds=mlp_s, trained="manifest")]
+                    train_seconds=mlp_s, trained="manifest", weights=("mnist-mlp",))]
 
 
 ADVERSARIALLY_TRAINED = {"FGSM adversarial training": "mnist-cnn-fgsm",
@@ -164,7 +175,8 @@ def adversarially_trained(device=None) -> list[Defense]:
     out = []
     for label, name in ADVERSARIALLY_TRAINED.items():
         model, seconds = shipped(name, device)
-        out.append(Defense(label, model, certify="ibp", train_seconds=seconds, trained="manifest"))
+        out.append(Defense(label, model, certify="ibp", train_seconds=seconds, trained="manifest",
+                           weights=(name,)))
     return out
 
 
@@ -172,7 +184,7 @@ def certified(device=None) -> Defense:
     """mnist-certified, trained with IBP; its certified column by Wong and Kolter's bound."""
     model, seconds = shipped("mnist-certified", device)
     return Defense("IBP-certified (ε = 0.1)", model, certify="wong-kolter", train_seconds=seconds,
-                   trained="manifest")
+                   trained="manifest", weights=("mnist-certified",))
 
 
 SECTIONS = ("undefended", "safety net", "static", "failed", "front ends", "adversarially trained",
@@ -204,7 +216,7 @@ def score(defense: Defense, x: torch.Tensor, y: torch.Tensor, x_transfer: torch.
     """One row: :func:`evaluate_defense` plus the name, training time and masking checks."""
     row = evaluate_defense(defense, x, y, x_transfer, budget, seed=seed)
     row.update(name=defense.name, train_seconds=defense.train_seconds, trained=defense.trained,
-               checks=masking_checklist(row))
+               weights=defense.weights, checks=masking_checklist(row))
     return row
 
 
@@ -262,6 +274,7 @@ def run_table(n: int = 500, budget: AttackBudget = STORED_BUDGET, sizes: Sizes =
         "wall_seconds": round(time.perf_counter() - start, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
         "rows": {name: {"columns": {c: (None if math.isnan(r[c]) else round(r[c], 5)) for c in budget.columns()},
                         "train_seconds": r["train_seconds"], "trained": r["trained"],
+                        "weights": weights_of(r["weights"]),
                         "eval_seconds": round(r["eval_seconds"], 1),
                         "spsa_queries_per_digit": round(r["spsa_queries_per_digit"], 1),
                         **({"square_queries_per_digit": round(r["square_queries_per_digit"], 1),

@@ -8,13 +8,15 @@ Neighbours: the algorithm (inner attacks, losses, :func:`adversarial_training`,
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import NamedTuple
 
 from torch import nn
 
 from ..attacks._common import check_positive
-from ..config import seeded
+from ..config import data_dir, seeded
 from ..data import mnist
 from ..models import build
 from .adversarial import RECIPES, AdvRecipe, adversarial_training
@@ -64,3 +66,17 @@ def train_defended(recipe: str | AdvRecipe = "fast", arch: str = "mnist-cnn-smal
                                        keep_best=keep_best, eval_apgd_steps=eval_apgd_steps)
     return TrainedModel(model.eval(), history, history[-1]["seconds"])
 
+
+def recipe_record_path() -> Path:
+    """Where ``python -m tools.robust_recipes`` records the candidate recipes it measured for
+    the shipped robust model: ``data/results/robust_recipes.json``."""
+    return data_dir() / "results" / "robust_recipes.json"
+
+
+def load_recipe_record(path: Path | None = None) -> dict:
+    """The stored candidate recipes (default :func:`recipe_record_path`): under "candidates",
+    each one's recipe, architecture, training time, per-epoch history and held-out figures."""
+    path = Path(path or recipe_record_path())
+    if not path.is_file():
+        raise FileNotFoundError(f"no recipe record at {path}; `python -m tools.robust_recipes` makes it")
+    return json.loads(path.read_text())

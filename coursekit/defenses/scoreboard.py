@@ -109,6 +109,8 @@ class Defense:
     class through its K + 1 outputs (Carlini & Wagner 2017). ``certify`` ("ibp" or
     "wong-kolter") names the bound used for the certified column; None where none applies.
     ``train_seconds`` and ``trained`` (where the figure comes from) fill the time column.
+    ``weights`` names the shipped models (their manifest names) the system is built from, so a
+    stored row can say which weights it measured.
     """
 
     name: str
@@ -118,6 +120,7 @@ class Defense:
     certify: str | None = None
     train_seconds: float | None = None
     trained: str = ""
+    weights: tuple[str, ...] = ()
     notes: dict = field(default_factory=dict)
 
     def __post_init__(self):
