@@ -17,6 +17,7 @@ import torch
 
 import coursekit as ck
 from coursekit.attacks import autoattack
+from coursekit.defenses import load_recipe_record
 from coursekit.defenses.adversarial import robust_accuracy
 from coursekit.defenses.robustness import clopper_pearson, load_results, same_verdicts, summarize
 from coursekit.models import load_pretrained
@@ -25,7 +26,6 @@ from coursekit.pretrain import ROBUST_RECIPES, main as pretrain_main
 from coursekit.pretrain.defended import ROBUST_TRAINING
 from coursekit.train import accuracy
 from tools.robust_recipes import CANDIDATES
-from tools.robust_recipes import default_path as candidates_path
 
 NAME, EPS, CHOSEN = "mnist-cnn-trades", 0.3, "trades-wide-16-uniform"
 
@@ -116,7 +116,7 @@ def test_the_shipped_file_is_the_chosen_candidate(metrics):
     assert entry["kwargs"] == kwargs and metrics["recipe"] == asdict(recipe)
     arch, arch_kwargs, shipped_recipe, eps = ROBUST_RECIPES[NAME]
     assert (arch, arch_kwargs, asdict(shipped_recipe), eps) == (entry["arch"], kwargs, asdict(recipe), EPS)
-    candidate = json.loads(candidates_path().read_text())["candidates"][CHOSEN]
+    candidate = load_recipe_record()["candidates"][CHOSEN]
     last = candidate["history"][-1]
     assert metrics["robust_curve"][-1][2:5] == pytest.approx(
         [last["clean_acc"], last["fgsm_acc"], last["pgd_acc"]], abs=0.015)

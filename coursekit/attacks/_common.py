@@ -61,12 +61,18 @@ def input_gradient(model, x: torch.Tensor, y: torch.Tensor,
     return grad, logits.detach()
 
 
-def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
-    """Π onto {x' : ‖x' − x‖∞ ≤ eps} ∩ [0, 1]^d: clip each pixel to [x − eps, x + eps], then to [0, 1].
+def linf_box(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box {x' : ‖x' − x‖∞ ≤ eps} ∩ [0, 1]^d as its corners (lo, hi): per pixel
+    max(x − eps, 0) and min(x + eps, 1). An attack that projects many times computes it once."""
+    return (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
 
-    (Both boxes are axis-aligned, so clipping to one and then the other is the exact projection
-    onto their intersection.)"""
-    return torch.clamp(x_adv, x - eps, x + eps).clamp_(0, 1)
+
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Π onto {x' : ‖x' − x‖∞ ≤ eps} ∩ [0, 1]^d: clip each pixel to :func:`linf_box`.
+
+    (Both boxes are axis-aligned, so clipping to their intersection is the exact projection; it
+    gives the same numbers as clipping to [x − eps, x + eps] and then to [0, 1].)"""
+    return torch.clamp(x_adv, *linf_box(x, eps))
 
 
 def per_example_norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:

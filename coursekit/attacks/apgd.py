@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import (check_attack_args, check_class_labels, check_labels, check_positive,
-                      eval_mode, is_fooled, project_linf)
+                      eval_mode, is_fooled, linf_box)
 
 LOSSES = ("ce", "dlr")
 
@@ -158,8 +158,8 @@ def apgd_run(model, x: torch.Tensor, eps: float, steps: int, loss_fn: Callable, 
     trace["loss"][0], trace["step"][0] = f_k, eta
     # The state below holds the running examples only, rows in the order of `a`: an example
     # that breaks is dropped from all of it at once, so a step gathers and scatters nothing.
-    # Π is a clamp to [lo, hi], the ε-box around x within [0, 1] (the same numbers as project_linf).
-    lo, hi = (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
+    # Π is a clamp to [lo, hi], the ε-box around x within [0, 1] (project_linf's box, made once).
+    lo, hi = linf_box(x, eps)
     x_prev = x_k.clone()
     x_max, f_max, grad_max = x_k.clone(), f_k.clone(), grad.clone()
     ups = torch.zeros(n, device=x.device)            # steps since the last checkpoint where f rose

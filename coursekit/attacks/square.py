@@ -30,7 +30,7 @@ import math
 import torch
 from torch import nn
 
-from ._common import check_attack_args, check_positive, eval_mode, margin_loss
+from ._common import check_attack_args, check_positive, eval_mode, linf_box, margin_loss
 
 # (iteration of a 10,000-iteration run up to which, divisor of p_init)
 P_SCHEDULE = ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64),
@@ -86,7 +86,7 @@ def square(model, x: torch.Tensor, y: torch.Tensor, eps: float, queries: int = 5
         x_best = (x + eps * _signs((n, c, 1, w), generator, x)).clamp(0, 1)   # vertical stripes
         loss = margin_loss(model(x_best), y, targeted)                        # L(x̂), (N,)
         spent = torch.ones(n, dtype=torch.long, device=x.device)
-        up, down = (x + eps).clamp(0, 1), (x - eps).clamp(0, 1)   # each pixel's two corners
+        down, up = linf_box(x, eps)                                 # each pixel's two corners
         # the examples not fooled yet (a) and their state, compacted: one that is fooled leaves
         a = (loss >= 0).nonzero().flatten()
         best_a, loss_a, y_a, up_a, down_a = x_best[a], loss[a], y[a], up[a], down[a]
