@@ -49,7 +49,7 @@ site: $(STAMP)
 	PYTHONHASHSEED=0 $(PY) -m tools.build_site
 
 site-quick: $(STAMP)
-	PYTHONHASHSEED=0 $(PY) -m tools.build_site --quick --out build/site-quick
+	PYTHONHASHSEED=0 $(PY) -m tools.build_site --quick --jobs 2 --out build/site-quick
 
 # Notebooks with exercises are executed by the grading round trip in tests/test_grading.py
 # (the solution notebook, graded as a submission, must run without a single error), so nbval

@@ -5,6 +5,9 @@ high-quality samples): baseline 5/8 63%, 8/8 91%, 8/8 89%, 7/8 87%; k = 5: 1/8 i
 93%-99% of the samples sharp; β₁ = 0.9 (seeds 0 and 1): 0/8, 0%. The bars below are for seed 0,
 the seed notebook 04 shows.
 """
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 import pytest
 import torch
 
@@ -13,8 +16,14 @@ from coursekit.gan.toys import RING_CHANGES, RING_SETTING, train_ring
 
 @pytest.fixture(scope="module")
 def runs():
+    # train_ring runs on one thread: the longest variant (k = 5) trains in a second process on
+    # the other core while this one trains the rest (the same numbers: one thread either way)
     threads = torch.get_num_threads()
-    out = {name: train_ring(steps=2000, seed=0, **change) for name, change in RING_CHANGES.items()}
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        longest = pool.submit(train_ring, steps=2000, seed=0, **RING_CHANGES["k = 5"])
+        out = {name: train_ring(steps=2000, seed=0, **change) for name, change in RING_CHANGES.items()
+               if name != "k = 5"}
+        out["k = 5"] = longest.result()
     assert torch.get_num_threads() == threads  # train_ring restores the thread count
     return out
 

@@ -39,8 +39,9 @@ def built(tmp_path_factory):
     work = tmp_path_factory.mktemp("book")
     before = git_status()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-m", "tools.build_site", "--quick", "--work", str(work),
-                           "--out", str(work / "site")], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "tools.build_site", "--quick", "--jobs", "2",
+                           "--work", str(work), "--out", str(work / "site")],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"make site failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return work / "site", before, git_status()
 
@@ -190,3 +191,33 @@ def test_executed_copies_are_reused_only_while_their_inputs_are_unchanged(tmp_pa
     build_site.execute_all("full", tmp_path)
     assert calls[2 * len(NOTEBOOKS):] == [NOTEBOOKS[3].name]
     assert build_site.inputs_digest(NOTEBOOKS[0]) != build_site.inputs_digest(NOTEBOOKS[1])
+
+
+def test_two_jobs_run_two_notebooks_at_once_and_keep_every_output(tmp_path, monkeypatch):
+    """execute_all(jobs=2): each notebook in a kernel of its own, at the same time, each
+    executed copy written with its outputs; a failing notebook is named; jobs is checked."""
+    from tools import build_site
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    for name, code in [("01_a", "import time\nstart = time.time()\ntime.sleep(3)\nprint(start, time.time())"),
+                       ("02_b", "import time\nstart = time.time()\ntime.sleep(3)\nprint(start, time.time())"),
+                       ("03_c", "x = 1")]:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(code)]
+        nbformat.write(nb, source / f"{name}.ipynb")
+    monkeypatch.setattr(build_site, "NOTEBOOKS", source)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    done = build_site.execute_all("quick", tmp_path / "out", jobs=2)
+    assert [p.name for p in done] == ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]
+    spans = [tuple(map(float, nbformat.read(p, as_version=4).cells[0].outputs[0]["text"].split())) for p in done[:2]]
+    (a0, a1), (b0, b1) = spans
+    assert a0 < b1 and b0 < a1, f"the two notebooks ran one after the other: {spans}"
+    assert all(nbformat.read(p, as_version=4).metadata["coursekit_book"]["mode"] == "quick" for p in done)
+
+    (source / "03_c.ipynb").write_text((source / "03_c.ipynb").read_text().replace("x = 1", "1 / 0"))
+    with pytest.raises(RuntimeError, match="03_c.ipynb.*ZeroDivisionError"):
+        build_site.execute_all("quick", tmp_path / "out", jobs=2)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="jobs must be a positive int"):
+            build_site.execute_all("quick", tmp_path / "out", jobs=bad)

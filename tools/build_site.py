@@ -2,6 +2,7 @@
 
     python -m tools.build_site                   # full mode: the real book, in build/site/
     python -m tools.build_site --quick           # quick-mode outputs (what the test suite checks)
+    python -m tools.build_site --quick --jobs 2  # two notebooks at once, one thread each
     python -m tools.build_site --executed DIR    # pages from notebooks executed already
                                                  #   (python -m tools.run_notebooks --out DIR)
 
@@ -55,17 +56,19 @@ def inputs_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def execute_all(mode: str, out_dir: Path, timeout: int = 900) -> list[Path]:
+def execute_all(mode: str, out_dir: Path, timeout: int = 900, jobs: int = 1) -> list[Path]:
     """Every course notebook executed in ``mode`` ("full" or "quick") into ``out_dir``.
 
     A copy already there is reused when its recorded digest matches (:func:`inputs_digest`).
-    Raises RuntimeError naming each notebook that failed.
+    ``jobs`` notebooks run at once, each kernel in a process of its own (nbclient serialises the
+    kernels of one process); with ``jobs`` > 1 give each one thread (OMP_NUM_THREADS=1), or the
+    kernels compete for the cores. Raises RuntimeError naming each notebook that failed.
     """
-    from tools.run_notebooks import execute
-
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
     os.environ["MPLBACKEND"] = INLINE_BACKEND   # the kernel inherits it: figures are kept inline
     out_dir.mkdir(parents=True, exist_ok=True)
-    done, failures = [], []
+    done, failures, todo = {}, [], []
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         target = out_dir / path.name
         digest = inputs_digest(path)
@@ -73,22 +76,43 @@ def execute_all(mode: str, out_dir: Path, timeout: int = 900) -> list[Path]:
             meta = nbformat.read(target, as_version=4).metadata.get("coursekit_book", {})
             if meta.get("digest") == digest and meta.get("mode") == mode:
                 print(f"{path.name:40s} reused (executed {meta.get('executed')})", flush=True)
-                done.append(target)
+                done[path.name] = target
                 continue
-        with tempfile.TemporaryDirectory() as tmp:
-            seconds, _, error = execute(path, quick=mode == "quick", out_dir=Path(tmp), timeout=timeout)
-            print(f"{path.name:40s} {seconds:7.1f} s  {error or 'ok'}", flush=True)
-            if error:
-                failures.append(f"{path.name}: {error}")
-                continue
-            nb = nbformat.read(Path(tmp) / path.name, as_version=4)
+        todo.append((path, digest))
+
+    def finish(path: Path, digest: str, seconds: float, error: str | None, nb) -> None:
+        print(f"{path.name:40s} {seconds:7.1f} s  {error or 'ok'}", flush=True)
+        if error:
+            failures.append(f"{path.name}: {error}")
+            return
         nb.metadata["coursekit_book"] = {"digest": digest, "mode": mode, "seconds": round(seconds, 1),
                                          "executed": time.strftime("%Y-%m-%d")}
-        nbformat.write(nb, target)
-        done.append(target)
+        nbformat.write(nb, out_dir / path.name)
+        done[path.name] = out_dir / path.name
+
+    if jobs == 1:
+        for path, digest in todo:
+            finish(path, digest, *_execute_one(path, mode, timeout))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            running = {pool.submit(_execute_one, path, mode, timeout): (path, digest) for path, digest in todo}
+            for future, (path, digest) in running.items():
+                finish(path, digest, *future.result())
     if failures:
         raise RuntimeError("notebooks that failed to execute:\n  " + "\n  ".join(failures))
-    return done
+    return [done[name] for name in sorted(done)]
+
+
+def _execute_one(path: Path, mode: str, timeout: int):
+    """(wall s, error or None, the executed notebook) of one notebook run in a fresh kernel."""
+    from tools import run_notebooks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds, _, error = run_notebooks.execute(path, quick=mode == "quick", out_dir=Path(tmp), timeout=timeout)
+        nb = None if error else nbformat.read(Path(tmp) / path.name, as_version=4)
+    return seconds, error, nb
 
 
 # ------------------------------------------------------------------ 2. student versions
@@ -248,6 +272,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=BUILD / "site", help="where the HTML goes (build/site)")
     parser.add_argument("--work", type=Path, default=BUILD,
                         help="folder for executed copies, student versions and Sphinx sources (build/)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="notebooks executed at once, each with one thread (default 1)")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     start = time.perf_counter()
@@ -264,7 +290,9 @@ def main(argv=None) -> int:
                 print(f"warning: {path.name} has no figures; was it executed with MPLBACKEND=Agg?", file=sys.stderr)
     else:
         try:
-            executed = execute_all(mode, args.work / "executed" / mode)
+            if args.jobs > 1:
+                os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+            executed = execute_all(mode, args.work / "executed" / mode, jobs=args.jobs)
         except RuntimeError as err:
             print(err, file=sys.stderr)
             return 1
