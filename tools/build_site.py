@@ -61,8 +61,8 @@ def execute_all(mode: str, out_dir: Path, timeout: int = 900, jobs: int = 1) -> 
 
     A copy already there is reused when its recorded digest matches (:func:`inputs_digest`).
     ``jobs`` notebooks run at once, each kernel in a process of its own (nbclient serialises the
-    kernels of one process); with ``jobs`` > 1 give each one thread (OMP_NUM_THREADS=1), or the
-    kernels compete for the cores. Raises RuntimeError naming each notebook that failed.
+    kernels of one process) and, when ``jobs`` > 1, on one thread, so that the kernels do not
+    compete for the cores. Raises RuntimeError naming each notebook that failed.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
@@ -92,12 +92,12 @@ def execute_all(mode: str, out_dir: Path, timeout: int = 900, jobs: int = 1) -> 
 
     if jobs == 1:
         for path, digest in todo:
-            finish(path, digest, *_execute_one(path, mode, timeout))
+            finish(path, digest, *_execute_one(path, mode, timeout, threads=None))
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            running = {pool.submit(_execute_one, path, mode, timeout): (path, digest) for path, digest in todo}
+            running = {pool.submit(_execute_one, path, mode, timeout, 1): (path, digest) for path, digest in todo}
             for future, (path, digest) in running.items():
                 finish(path, digest, *future.result())
     if failures:
@@ -105,9 +105,13 @@ def execute_all(mode: str, out_dir: Path, timeout: int = 900, jobs: int = 1) -> 
     return [done[name] for name in sorted(done)]
 
 
-def _execute_one(path: Path, mode: str, timeout: int):
-    """(wall s, error or None, the executed notebook) of one notebook run in a fresh kernel."""
+def _execute_one(path: Path, mode: str, timeout: int, threads: int | None):
+    """(wall s, error or None, the executed notebook) of one notebook run in a fresh kernel,
+    with ``threads`` CPU threads (None: the environment's); a pool worker's own environment."""
     from tools import run_notebooks
+
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         seconds, _, error = run_notebooks.execute(path, quick=mode == "quick", out_dir=Path(tmp), timeout=timeout)
@@ -290,8 +294,6 @@ def main(argv=None) -> int:
                 print(f"warning: {path.name} has no figures; was it executed with MPLBACKEND=Agg?", file=sys.stderr)
     else:
         try:
-            if args.jobs > 1:
-                os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
             executed = execute_all(mode, args.work / "executed" / mode, jobs=args.jobs)
         except RuntimeError as err:
             print(err, file=sys.stderr)
