@@ -10,18 +10,6 @@ from coursekit.data import mnist
 from coursekit.data.mnist import _load
 from coursekit.models import load_pretrained
 
-import background
-
-
-def pytest_collection_finish(session):
-    """Start the slow self-contained work of the modules this session runs (background.py)."""
-    if not session.config.option.collectonly:
-        background.start_for(session.items)
-
-
-def pytest_sessionfinish(session):
-    background.stop_all()
-
 
 @pytest.fixture(scope="module")
 def cnn():

@@ -11,14 +11,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import pytest
 
-import background
-from background import git_status
 from browser_helpers import ROOT, browser, new_page  # noqa: F401
 from tools.build_site import static_widgets
 
@@ -27,18 +26,22 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 FALLBACK = re.compile(r"\b(VBox|HBox|Box|interactive|Output|FloatSlider|IntSlider)\(children=|\b[A-Z]\w+\(value=")
 
 
+def git_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """(site folder, git status before the build, right after it); the build started with the
-    session when it could (background.py)."""
+    """(site folder, git status before the build, after it)."""
     if os.environ.get("COURSEKIT_SITE"):
         return Path(os.environ["COURSEKIT_SITE"]).resolve(), None, None
-    if "book" in background.STARTED:
-        return background.STARTED["book"].result()
     work = tmp_path_factory.mktemp("book")
     before = git_status()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    done = subprocess.run(background.build_book_argv(work), cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "tools.build_site", "--quick", "--jobs", "2",
+                           "--work", str(work), "--out", str(work / "site")],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"make site failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return work / "site", before, git_status()
 

@@ -6,10 +6,10 @@ mutant of a solution that the hidden tests reject fails the visible checks too (
 them, per notebook), no failure comes with an empty message, and the correct solution passes.
 """
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import background
 from coursekit.grading import exercise_notebooks
 from coursekit.grading.exercises import validate_notebook
 from tools.wrong_answers import TABLES, load_table, run, summary
@@ -38,13 +38,23 @@ def test_every_exercise_has_a_table_of_wrong_answers(path, request):
             f"{path.name}: exercise {exercise.solution_id} lists fewer than {MIN_WRONG_PER_EXERCISE} wrong answers")
 
 
+@pytest.fixture(scope="module")
+def reports(request):
+    """{notebook: future report} for every notebook this run's tests ask for, two computed at a
+    time: each worker is one process with one thread, so two fill the two cores of CI."""
+    wanted = []
+    for item in request.session.items:
+        notebook = getattr(getattr(item, "callspec", None), "params", {}).get("report")
+        if item.module is request.module and notebook is not None and notebook not in wanted:
+            wanted.append(notebook)
+    pool = ThreadPoolExecutor(max_workers=2)
+    yield {notebook: pool.submit(run, notebook) for notebook in wanted}
+    pool.shutdown(cancel_futures=True)
+
+
 @pytest.fixture(scope="module", params=NOTEBOOKS, ids=lambda p: p.stem)
-def report(request):
-    """The notebook's report: started with the session (background.py), else computed now."""
-    started = background.STARTED.get("reports")
-    if started is not None and request.param in started.futures:
-        return started.futures[request.param].result()
-    return run(request.param)
+def report(request, reports):
+    return reports[request.param].result() if request.param in reports else run(request.param)
 
 
 @pytest.mark.slow

@@ -277,43 +277,17 @@ def load_table(notebook: Path) -> dict[str, list[Wrong]]:
 def run(notebook: str | Path, use_mutants: bool = True, exercises: list[str] | None = None,
         timeout: int = 60) -> dict:
     """Run the table (and the mutants) of one notebook in a worker process; returns its report."""
-    return finish(start(notebook, use_mutants, exercises, timeout))
-
-
-def start(notebook: str | Path, use_mutants: bool = True, exercises: list[str] | None = None,
-          timeout: int = 60, nice: int = 0) -> subprocess.Popen:
-    """The worker process of :func:`run`, started (at CPU priority ``nice``); :func:`finish` reads it."""
     notebook = Path(notebook).resolve()
     env = dict(os.environ, COURSEKIT_QUICK="1", MPLBACKEND="Agg", OMP_NUM_THREADS="1",
                MKL_NUM_THREADS="1", PYTHONHASHSEED="0",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     spec = {"notebook": str(notebook), "mutants": use_mutants, "exercises": exercises, "timeout": timeout}
-    argv = [sys.executable, "-m", "tools.wrong_answers", "--worker", json.dumps(spec)]
-    return subprocess.Popen((["nice", "-n", str(nice)] if nice else []) + argv, cwd=str(notebook.parent), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def finish(proc: subprocess.Popen) -> dict:
-    """The report of a worker that :func:`start` started, once it has ended (stopped with its
-    forked candidates if this is interrupted)."""
-    try:
-        stdout, stderr = proc.communicate()
-    except BaseException:
-        stop(proc)
-        raise
+    proc = subprocess.run([sys.executable, "-m", "tools.wrong_answers", "--worker", json.dumps(spec)],
+                          cwd=str(notebook.parent), env=env, capture_output=True, text=True)
     marker = "@@REPORT@@"
-    if marker not in stdout:
-        raise RuntimeError(f"the worker failed (exit {proc.returncode}):\n{stderr[-3000:]}\n{stdout[-2000:]}")
-    return json.loads(stdout.split(marker, 1)[1])
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Kill a worker that :func:`start` started, and every candidate process it forked."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    if marker not in proc.stdout:
+        raise RuntimeError(f"the worker failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}\n{proc.stdout[-2000:]}")
+    return json.loads(proc.stdout.split(marker, 1)[1])
 
 
 def _worker(spec: dict) -> dict:
