@@ -54,7 +54,7 @@ def reports(request):
 
 @pytest.fixture(scope="module", params=NOTEBOOKS, ids=lambda p: p.stem)
 def report(request, reports):
-    return reports[request.param].result() if request.param in reports else run(request.param)
+    return reports[request.param].result()
 
 
 @pytest.mark.slow

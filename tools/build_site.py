@@ -34,6 +34,8 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.validate import check_positive
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BOOK = ROOT / "book"
@@ -64,8 +66,7 @@ def execute_all(mode: str, out_dir: Path, timeout: int = 900, jobs: int = 1) -> 
     kernels of one process) and, when ``jobs`` > 1, on one thread, so that the kernels do not
     compete for the cores. Raises RuntimeError naming each notebook that failed.
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    check_positive("jobs", jobs, integer=True)
     os.environ["MPLBACKEND"] = INLINE_BACKEND   # the kernel inherits it: figures are kept inline
     out_dir.mkdir(parents=True, exist_ok=True)
     done, failures, todo = {}, [], []
