@@ -26,12 +26,19 @@ help:
 
 env: $(STAMP)
 
+# The setup downloads a few hundred MB from PyPI, and a dropped connection must not fail it
+# (seen once: a 53 MB wheel cut off at the same byte six times in a row). pip retries and
+# resumes each download, and each install step is tried again after a pause, three times.
+PIP := PIP_RETRIES=10 PIP_TIMEOUT=60 PIP_RESUME_RETRIES=20 PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
+retry = for try in 1 2 3; do $(1) && break; test $$try -lt 3 || exit 1; \
+	echo "pip failed (try $$try of 3); trying again in $$((30 * try)) s"; sleep $$((30 * try)); done
+
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "coursekit needs Python >= 3.10, found " + sys.version.split()[0])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev]"
-	$(PY) -m pip install --no-deps -r requirements-nodeps.txt
+	$(call retry,$(PIP) install --upgrade pip)
+	$(call retry,$(PIP) install -e ".[dev]")
+	$(call retry,$(PIP) install --no-deps -r requirements-nodeps.txt)
 	touch $(STAMP)
 
 # A student's lab: their own copies in my-notebooks/ (git-ignored; made from notebooks/, never
