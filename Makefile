@@ -26,15 +26,19 @@ help:
 
 env: $(STAMP)
 
-# The setup downloads a few hundred MB from PyPI, and a dropped connection must not fail it
-# (seen once: a 53 MB wheel cut off at the same byte six times in a row). pip retries and
-# resumes each download, and each install step is tried again after a pause, three times.
-PIP := PIP_RETRIES=10 PIP_TIMEOUT=60 PIP_RESUME_RETRIES=20 PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
+# A dropped connection must not fail the setup: pip retries and resumes each download, and each
+# install step is tried again after a pause, three times. A full disk fails at once, by name: the
+# environment takes about 7 GB (PyTorch alone 5.5 GB), and pip out of space reports a cut-off
+# download instead ("not enough bytes were received"), which reads as a network fault.
+PIP := PIP_RETRIES=10 PIP_TIMEOUT=60 PIP_RESUME_RETRIES=10 PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
 retry = for try in 1 2 3; do $(1) && break; test $$try -lt 3 || exit 1; \
 	echo "pip failed (try $$try of 3); trying again in $$((30 * try)) s"; sleep $$((30 * try)); done
+ENV_GB := 8
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "coursekit needs Python >= 3.10, found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -c 'import shutil, sys; free = shutil.disk_usage(".").free / 2**30; \
+		sys.exit(0 if free >= $(ENV_GB) else f"the environment in $(VENV)/ needs about $(ENV_GB) GB of free disk, found {free:.1f} GB: free some space and run this again")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(call retry,$(PIP) install --upgrade pip)
 	$(call retry,$(PIP) install -e ".[dev]")
