@@ -2,6 +2,8 @@
 
 The reference is the loop every PyTorch tutorial writes (forward, cross-entropy, backward,
 Adam step) on the same network and batches; ``ratio`` = coursekit time / reference time.
+The last rows time the evaluation batch: coursekit's default (``EVAL_BATCH``) against 1,000
+images per forward pass, the same numbers either way (checked on each row).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from benchmarks._timing import best_time
 from coursekit.data import mnist
 from coursekit.data.mnist import _load
 from coursekit.models import MnistCNN, load_pretrained
-from coursekit.train import predict, train_classifier
+from coursekit.metrics.features import extract_features
+from coursekit.train import EVAL_BATCH, predict, train_classifier
 
 
 def _bare_train(model, x, y, batch_size):
@@ -54,4 +57,22 @@ def run() -> list[dict]:
     ref = best_time(lambda: _bare_train(MnistCNN(), xs, ys, 128), repeat=2)
     rows.append({"what": "mnist-cnn training, 1 epoch of 4,096 images", "seconds": ours,
                  "images/s": len(xs) / ours, "reference s": ref, "ratio": ours / ref})
+    rows += _eval_batch_rows(model, x)
+    return rows
+
+
+@torch.no_grad()
+def _eval_batch_rows(model, x) -> list[dict]:
+    G = load_pretrained("mnist-dcgan").eval()
+    z = G.sample_z(len(x), torch.Generator().manual_seed(0))
+    jobs = {"mnist-cnn logits": lambda b: predict(model, x, batch_size=b),
+            "mnist-dcgan G(z)": lambda b: torch.cat([G(z_b) for z_b in z.split(b)]),
+            "FID features (mnist-cnn)": lambda b: extract_features(x, batch_size=b, progress=False).features}
+    rows = []
+    for what, job in jobs.items():
+        if not torch.equal(job(EVAL_BATCH), job(1000)):
+            raise AssertionError(f"{what}: batches of {EVAL_BATCH} and 1,000 disagree")
+        ours, ref = best_time(lambda: job(EVAL_BATCH)), best_time(lambda: job(1000))
+        rows.append({"what": f"{what}, {len(x):,} images, batches of {EVAL_BATCH} vs 1,000", "seconds": ours,
+                     "images/s": len(x) / ours, "reference s": ref, "ratio": ours / ref})
     return rows

@@ -429,6 +429,7 @@ def _enter(context, w, flip: str):
 
 
 TABLE.update({"train": {
+    "EVAL_BATCH": const(),
     "accuracy": E(lambda w: T.accuracy(w.model, w.x, w.y, batch_size=w.batch_size),
                   ("x:nan:3d", "y", "batch_size")),
     "predict": E(lambda w: T.predict(w.model, w.x, batch_size=w.batch_size), ("batch_size",),

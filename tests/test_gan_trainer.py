@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from coursekit.gan import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
-                           VirtualBatchNorm, d_step, g_step, get_loss, grid_modes, mode_metrics,
+from coursekit.gan import (ConditionalDCGANGenerator, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator,
+                           MLPGenerator, VirtualBatchNorm, d_step, g_step, get_loss, grid_modes, mode_metrics,
                            ring, ring_modes, train_gan)
 from coursekit.gan.trainer import make_optimizer
+from coursekit.train import EVAL_BATCH
 
 
 def ring_sampler(n, g):
@@ -119,6 +120,23 @@ def test_dcgan_shapes_range_and_sampling():
     assert D(x).shape == (5,)
     with pytest.raises(ValueError, match="n must be"):
         G.sample(0)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_sampling_in_batches_gives_what_one_pass_over_all_codes_gives(conditional):
+    # sample() runs G on EVAL_BATCH codes at a time (faster on a CPU); n is no multiple of it,
+    # and for the conditional G each code must keep its own label
+    torch.manual_seed(0)
+    n = 2 * EVAL_BATCH + 37
+    G = ConditionalDCGANGenerator(latent_dim=16, ngf=8) if conditional else DCGANGenerator(latent_dim=16, ngf=8)
+    labels = torch.randint(10, (n,), generator=torch.Generator().manual_seed(1))
+    x = G.sample(n, seed=4, labels=labels) if conditional else G.sample(n, seed=4)
+    z = G.sample_z(n, torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        G.eval()
+        whole = G(z, labels) if conditional else G(z)
+    assert x.shape == whole.shape, f"{n} samples asked, got shape {tuple(x.shape)}"
+    assert torch.allclose(x, whole, atol=1e-6), f"batched samples differ from one pass by {(x - whole).abs().max():.2e}"
 
 
 def test_deeper_dcgan_pair_adds_one_stage_at_the_same_image_size():

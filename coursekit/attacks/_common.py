@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modes import eval_mode  # noqa: F401  (the attacks import it from here)
+from ..train import EVAL_BATCH
 from ..validate import (LABEL_DTYPES, check_class_labels, check_generator,  # noqa: F401
                         check_images, check_labels, check_model_input, check_nonempty,
                         check_positive)
@@ -86,14 +87,14 @@ def as_images_shape(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict_logits(model, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Logits of ``model`` on ``x``, ``batch_size`` images at a time (in the model's current
     mode; no gradients); (0, 0) for an empty batch."""
     return torch.cat([model(xb) for xb in x.split(batch_size)]) if len(x) else \
         torch.zeros(0, 0, device=x.device)
 
 
-def predict_labels(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict_labels(model, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Arg-max labels of ``model`` on ``x`` (in the model's current mode; no gradients)."""
     return predict_logits(model, x, batch_size).argmax(1) if len(x) else \
         torch.zeros(0, dtype=torch.long, device=x.device)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..modes import eval_mode
+from ..train import EVAL_BATCH
 
 
 def ink(x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +58,7 @@ def attribute_direction(G: nn.Module, attribute: Callable[[torch.Tensor], torch.
         raise ValueError(f"share must be in (0, 0.5], got {share}")
     z = G.sample_z(n, torch.Generator().manual_seed(seed))
     with eval_mode(G):
-        x = G(z)
+        x = torch.cat([G(z_b) for z_b in z.split(EVAL_BATCH)])
     a = attribute(x)
     labels = torch.zeros(n, dtype=torch.long) if labels_of is None else labels_of(x).cpu()
     directions = []

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modes import eval_mode
+from ..train import EVAL_BATCH
 from ..validate import check_labels, check_positive
 
 
@@ -33,12 +34,13 @@ class Generator(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """n samples G(z) in eval mode (the mode is restored after); ``seed`` makes them repeat."""
+        """n samples G(z) in eval mode (the mode is restored after); ``seed`` makes them repeat.
+        All n codes are drawn first, then G runs on EVAL_BATCH of them at a time."""
         if not (isinstance(n, int) and n >= 1):
             raise ValueError(f"n must be an int >= 1, got {n!r}")
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         with eval_mode(self):
-            return self(self.sample_z(n, g))
+            return torch.cat([self(z) for z in self.sample_z(n, g).split(EVAL_BATCH)])
 
 
 class MLPGenerator(Generator):
@@ -263,8 +265,9 @@ class ConditionalDCGANGenerator(DCGANGenerator):
                              f"got shape {tuple(labels.shape)} with values in "
                              f"[{labels.min().item()}, {labels.max().item()}]")
         g = torch.Generator().manual_seed(seed) if seed is not None else None
+        z, labels = self.sample_z(n, g), labels.long().to(device)
         with eval_mode(self):
-            return self(self.sample_z(n, g), labels.long().to(device))
+            return torch.cat([self(z_b, y_b) for z_b, y_b in zip(z.split(EVAL_BATCH), labels.split(EVAL_BATCH))])
 
 
 class ConditionalDCGANDiscriminator(DCGANDiscriminator):

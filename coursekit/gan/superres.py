@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..train import predict
+from ..train import EVAL_BATCH, predict
 from .losses import minimax_d_loss, non_saturating_g_loss
 from ..modes import eval_mode, train_mode
 from .trainer import step_through_frozen
@@ -225,7 +225,7 @@ def train_sr(G: nn.Module, sample_high: Callable[[int, torch.Generator], torch.T
     return history
 
 
-def feature_fid(phi: nn.Module, images: torch.Tensor, reference: torch.Tensor, batch_size: int = 500) -> float:
+def feature_fid(phi: nn.Module, images: torch.Tensor, reference: torch.Tensor, batch_size: int = EVAL_BATCH) -> float:
     """FID (Heusel et al. 2017) between ``images`` and ``reference`` in the features of ``phi``,
     e.g. :func:`classifier_features` of a classifier that no model being compared has trained
     against (SRGAN's content loss uses "mnist-cnn", whose features the default FID also uses)."""
@@ -235,6 +235,6 @@ def feature_fid(phi: nn.Module, images: torch.Tensor, reference: torch.Tensor, b
         return frechet_distance(predict(phi, images, batch_size), predict(phi, reference, batch_size))
 
 
-def upscale(G: nn.Module, x_low: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def upscale(G: nn.Module, x_low: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """G(x_low) in eval mode, batch by batch, on G's device (G's mode restored after)."""
     return predict(G, x_low, batch_size)

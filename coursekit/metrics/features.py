@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ..attacks._common import check_images, eval_mode
 from ..models import load_pretrained
+from ..train import EVAL_BATCH
 
 FEATURE_NETWORKS = ("mnist", "inception")
 MNIST_FEATURE_LAYER = 17  # the ReLU after Linear(1568 → 128) in MnistCNN
@@ -118,7 +119,7 @@ def feature_network(name: str = "mnist", device=None) -> FeatureNetwork:
 
 
 @torch.no_grad()
-def extract_features(images: torch.Tensor, features: str = "mnist", batch_size: int = 500,
+def extract_features(images: torch.Tensor, features: str = "mnist", batch_size: int = EVAL_BATCH,
                      progress: bool = True) -> Features:
     """Features and class probabilities of ``images`` (N, C, H, W) in [0, 1].
 

@@ -6,6 +6,7 @@ each other, not with published Inception FIDs.
 """
 from __future__ import annotations
 
+from ..train import EVAL_BATCH
 from ..validate import check_images, check_nonempty
 from .features import Features, extract_features
 from .frechet import frechet_distance
@@ -22,7 +23,7 @@ def _features(images, name: str, features: str, batch_size: int, progress: bool)
     return extract_features(images, features, batch_size, progress)
 
 
-def fid(images_a, images_b, features: str = "mnist", batch_size: int = 500,
+def fid(images_a, images_b, features: str = "mnist", batch_size: int = EVAL_BATCH,
         progress: bool = True) -> float:
     """Fréchet distance between the ``features`` of two image sets (N, C, H, W) in [0, 1]."""
     fa = _features(images_a, "images_a", features, batch_size, progress).features
@@ -31,13 +32,13 @@ def fid(images_a, images_b, features: str = "mnist", batch_size: int = 500,
 
 
 def image_inception_score(images, features: str = "mnist", splits: int = 10,
-                          batch_size: int = 500, progress: bool = True) -> tuple[float, float]:
+                          batch_size: int = EVAL_BATCH, progress: bool = True) -> tuple[float, float]:
     """(mean, std) Inception Score of ``images`` using the class probabilities of ``features``."""
     return inception_score(_features(images, "images", features, batch_size, progress).probs, splits)
 
 
 def image_kid(images_a, images_b, features: str = "mnist", subsets: int = 100,
-              subset_size: int = 1000, seed: int = 0, batch_size: int = 500,
+              subset_size: int = 1000, seed: int = 0, batch_size: int = EVAL_BATCH,
               progress: bool = True) -> tuple[float, float]:
     """(mean, std) KID between the ``features`` of two image sets."""
     fa = _features(images_a, "images_a", features, batch_size, progress).features
@@ -46,7 +47,7 @@ def image_kid(images_a, images_b, features: str = "mnist", subsets: int = 100,
 
 
 def image_precision_recall(images_real, images_fake, features: str = "mnist", k: int = 3,
-                           batch_size: int = 500, progress: bool = True) -> PrecisionRecall:
+                           batch_size: int = EVAL_BATCH, progress: bool = True) -> PrecisionRecall:
     """Improved precision and recall of ``images_fake`` against ``images_real``."""
     fr = _features(images_real, "images_real", features, batch_size, progress).features
     ff = _features(images_fake, "images_fake", features, batch_size, progress).features
@@ -72,7 +73,7 @@ def evaluate_features(real: Features, fake: Features, kid_subsets: int = 100,
 
 
 def evaluate(images_real, images_fake, features: str = "mnist", kid_subsets: int = 100,
-             kid_subset_size: int = 1000, k: int = 3, seed: int = 0, batch_size: int = 500,
+             kid_subset_size: int = 1000, k: int = 3, seed: int = 0, batch_size: int = EVAL_BATCH,
              progress: bool = True) -> dict:
     """Every metric at once on two image sets (features extracted once per set)."""
     real = _features(images_real, "images_real", features, batch_size, progress)

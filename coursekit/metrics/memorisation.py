@@ -12,6 +12,7 @@ import torch
 
 from ..attacks._common import check_images
 from ._checks import check_positive_int
+from ..train import EVAL_BATCH
 from .features import FEATURE_NETWORKS, extract_features
 
 
@@ -25,7 +26,7 @@ def _embed(images: torch.Tensor, name: str, features: str, batch_size: int,
 
 @torch.no_grad()
 def nearest_neighbours(fakes: torch.Tensor, reals: torch.Tensor, features: str = "mnist",
-                       k: int = 3, batch_size: int = 500, progress: bool = True
+                       k: int = 3, batch_size: int = EVAL_BATCH, progress: bool = True
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """(distances, indices), each (N_fake, k): the k nearest ``reals`` of every fake image.
 
