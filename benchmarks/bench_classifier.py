@@ -66,7 +66,7 @@ def _eval_batch_rows(model, x) -> list[dict]:
     G = load_pretrained("mnist-dcgan").eval()
     z = G.sample_z(len(x), torch.Generator().manual_seed(0))
     jobs = {"mnist-cnn logits": lambda b: predict(model, x, batch_size=b),
-            "mnist-dcgan G(z)": lambda b: torch.cat([G(z_b) for z_b in z.split(b)]),
+            "mnist-dcgan G(z)": lambda b: predict(G, z, batch_size=b),
             "FID features (mnist-cnn)": lambda b: extract_features(x, batch_size=b, progress=False).features}
     rows = []
     for what, job in jobs.items():

@@ -12,8 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..modes import eval_mode
-from ..train import EVAL_BATCH
+from ..train import predict
 
 
 def ink(x: torch.Tensor) -> torch.Tensor:
@@ -57,8 +56,7 @@ def attribute_direction(G: nn.Module, attribute: Callable[[torch.Tensor], torch.
     if not 0 < share <= 0.5:
         raise ValueError(f"share must be in (0, 0.5], got {share}")
     z = G.sample_z(n, torch.Generator().manual_seed(seed))
-    with eval_mode(G):
-        x = torch.cat([G(z_b) for z_b in z.split(EVAL_BATCH)])
+    x = predict(G, z)
     a = attribute(x)
     labels = torch.zeros(n, dtype=torch.long) if labels_of is None else labels_of(x).cpu()
     directions = []

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modes import eval_mode
-from ..train import EVAL_BATCH
+from ..train import EVAL_BATCH, predict
 from ..validate import check_labels, check_positive
 
 
@@ -35,12 +35,11 @@ class Generator(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """n samples G(z) in eval mode (the mode is restored after); ``seed`` makes them repeat.
-        All n codes are drawn first, then G runs on EVAL_BATCH of them at a time."""
+        All n codes are drawn first, then G runs on them batch by batch (:func:`predict`)."""
         if not (isinstance(n, int) and n >= 1):
             raise ValueError(f"n must be an int >= 1, got {n!r}")
         g = torch.Generator().manual_seed(seed) if seed is not None else None
-        with eval_mode(self):
-            return torch.cat([self(z) for z in self.sample_z(n, g).split(EVAL_BATCH)])
+        return predict(self, self.sample_z(n, g))
 
 
 class MLPGenerator(Generator):

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..attacks._common import check_images
-from ._checks import check_positive_int
 from ..train import EVAL_BATCH
+from ._checks import check_positive_int
 from .features import FEATURE_NETWORKS, extract_features
 
 
