@@ -113,6 +113,23 @@ def get_device(prefer: str | None = None) -> torch.device:
     return device
 
 
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def one_thread_pool(workers: int):
+    """``workers`` spawned processes that each run torch on one thread, for independent runs
+    that each seed themselves (so a row does not depend on the process that made it); None
+    when ``workers`` is 1: run in this process. Use as ``with pool: pool.map(...)``."""
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if workers == 1:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
+
+
 class threads:
     """``with ck.threads(1): ...`` runs the block on ``n`` CPU threads, then restores the count.
 

@@ -106,6 +106,24 @@ def test_run_zoo_end_to_end_and_resume(tmp_path, monkeypatch):
         zoo.run_zoo(TINY, losses=("vanilla",))
 
 
+def test_two_worker_processes_store_the_rows_one_process_stores():
+    # each run seeds itself, so its row does not depend on the process (a one-thread worker)
+    # that made it; the rows come back in the plan's order
+    def without_seconds(results):
+        return {part: {problem: {name: [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+                                 for name, rows in by_name.items()}
+                       for problem, by_name in results[part].items()} for part in ("losses", "tips")}
+
+    kwargs = dict(losses=("hinge",), tips=(), extra=(), progress=False)
+    one, two = (zoo.run_zoo(TINY, workers=w, **kwargs) for w in (1, 2))
+    assert [r["seed"] for r in two["losses"]["mnist"]["hinge"]] == [0, 1]
+    assert without_seconds(two) == without_seconds(one)
+    assert two["samples"] == one["samples"] and two["machine"]["processes"] == 2
+    for bad in (0, 1.5, "2"):
+        with pytest.raises(ValueError, match="workers must be an int >= 1"):
+            zoo.run_zoo(TINY, workers=bad, **kwargs)
+
+
 def test_command_line_quick_run(tmp_path, capsys):
     out = tmp_path / "quick.json"
     zoo.main(["--quick", "--out", str(out), "--losses", "hinge", "--tips", "--problems", "ring"])

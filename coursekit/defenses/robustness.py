@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
 from ..attacks import autoattack
 from ..attacks.autoattack import ATTACKS
-from ..config import data_dir, pretrained_dir, threads
+from ..config import data_dir, one_thread_pool, pretrained_dir, threads
 from ..data import mnist
 from ..models import load_pretrained
 from ..models.pretrained import MANIFEST, read_manifest
@@ -139,10 +137,6 @@ def _timed_chunk(name: str, n: int, start: int, size: int, seed: int) -> dict:
             "cpu": _cpu_seconds() - cpu, "load": os.getloadavg()[0], "pid": os.getpid()}
 
 
-def _one_thread_worker() -> None:
-    torch.set_num_threads(1)
-
-
 def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
                    n: int | None = None, progress: bool = True, workers: int = 1,
                    chunk: int = CHUNK) -> dict:
@@ -154,8 +148,7 @@ def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
     Chunk i (digits i·chunk to (i + 1)·chunk) is attacked with seed ``seed + i``, so its rows do
     not depend on which process ran it: ``workers`` > 1 runs that many chunks at once in
     one-thread processes and stores the same rows, in order, as one process would."""
-    if not (isinstance(workers, int) and workers >= 1):
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    pool = one_thread_pool(workers)   # checks workers first
     n_default, eps = SAMPLES[name]
     n = n or n_default
     weights = read_manifest()[name]["sha256"]     # rows of other weights are not resumed
@@ -169,8 +162,6 @@ def evaluate_model(name: str, results: dict, out: Path | None, seed: int = 0,
     starts = range(len(entry["rows"]), n, chunk)
     jobs = ([name] * len(starts), [n] * len(starts), starts, [chunk] * len(starts),
             [seed + start // chunk for start in starts])
-    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                initializer=_one_thread_worker) if workers > 1 else None)
     try:
         for done in (pool.map(_timed_chunk, *jobs) if pool else map(_timed_chunk, *jobs)):  # in order
             entry["rows"] += done["rows"]

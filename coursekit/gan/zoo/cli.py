@@ -1,5 +1,5 @@
 """The loss zoo's command line: ``python -m coursekit.gan.zoo [--quick] [--out FILE] [--losses ...]
-[--tips ...] [--problems ...] [--extra ...]`` runs the experiment and prints its tables.
+[--tips ...] [--problems ...] [--extra ...] [--workers N]`` runs the experiment and prints its tables.
 
 Neighbours in ``coursekit/gan/zoo/``: ``__main__.py`` calls :func:`main`; the experiment is in
 ``experiment.py``, the tables in ``tables.py``, the results file in ``store.py``.
@@ -30,11 +30,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tips", nargs="*", default=list(TIPS), choices=list(TIPS))
     parser.add_argument("--problems", nargs="+", default=["ring", "mnist"], choices=["ring", "mnist"])
     parser.add_argument("--extra", nargs="*", default=list(EXTRA), choices=list(EXTRA))
+    parser.add_argument("--workers", type=int, default=1,
+                        help="runs at once, each in a one-thread process (the rows do not change)")
     args = parser.parse_args(argv)
     out = args.out if args.out is not None or args.quick else default_path()
     torch.set_num_threads(1)
     results = run_zoo(QUICK if args.quick else FULL, tuple(args.losses), tuple(args.tips),
-                      tuple(args.problems), out=out, extra=tuple(args.extra))
+                      tuple(args.problems), out=out, extra=tuple(args.extra),
+                      workers=args.workers)
     print(format_table(results, "losses"))
     if any(results["tips"].values()):
         print()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ...config import threads
+from ...config import one_thread_pool, threads
 from ..losses import LOSSES
 from ..nets import DCGANDiscriminator, DCGANGenerator
 from ..toys import train_ring
@@ -108,6 +108,24 @@ def _rounded(d: dict, digits: int = 4) -> dict:
     return {k: round(v, digits) if isinstance(v, float) else v for k, v in d.items()}
 
 
+def mnist_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """The MNIST runs' inputs: the training digits and the FID reference (test-digit features)."""
+    from ...data import mnist
+    return mnist("train").tensors()[0], mnist_features(mnist("test").tensors()[0])
+
+
+def run_one(task: tuple, config: ZooConfig, data: tuple | None = None) -> tuple[dict, torch.Tensor]:
+    """Run ``task`` = (part, problem, name, seed) of :func:`plan`; ``data`` is
+    :func:`mnist_inputs` (loaded here when None). Seeded by the task alone, so its row does not
+    depend on which process runs it, or after what."""
+    part, problem, name, seed = task
+    loss, settings = (TIP_BASE, tip_settings(name, problem)) if part == "tips" else EXTRA.get(name, (name, {}))
+    if problem == "ring":
+        return run_ring(loss, seed, config.ring_steps, **settings)
+    x_train, real_features = data if data is not None else mnist_inputs()
+    return run_mnist(loss, seed, config, x_train, real_features, **settings)
+
+
 # --- the whole experiment -------------------------------------------------------------------
 
 def plan(config: ZooConfig, losses=tuple(LOSSES), tips=tuple(TIPS), problems=("ring", "mnist"),
@@ -125,17 +143,17 @@ def plan(config: ZooConfig, losses=tuple(LOSSES), tips=tuple(TIPS), problems=("r
 
 def run_zoo(config: ZooConfig = FULL, losses: tuple[str, ...] = tuple(LOSSES), tips: tuple[str, ...] = tuple(TIPS),
             problems: tuple[str, ...] = ("ring", "mnist"), out: Path | None = None,
-            progress: bool = True, extra: tuple[str, ...] = tuple(EXTRA)) -> dict:
+            progress: bool = True, extra: tuple[str, ...] = tuple(EXTRA), workers: int = 1) -> dict:
     """Train every loss (and the ``extra`` rows) and every tip on every problem from every seed
     of ``config``.
 
     With ``out`` the results are written after every run, and a run already in that file with
     the same config is not repeated (a long job on a shared machine can be resumed, and rows
-    added later are computed alone).
+    added later are computed alone). ``workers`` > 1 runs that many runs at once in one-thread
+    processes (:func:`coursekit.config.one_thread_pool`); the rows are the same, stored in the
+    same order, as one process would store them.
     """
     from tqdm.auto import tqdm
-
-    from ...data import mnist
 
     bad = ([n for n in losses if n not in LOSSES] + [n for n in tips if n not in TIPS]
            + [n for n in extra if n not in EXTRA])
@@ -144,7 +162,7 @@ def run_zoo(config: ZooConfig = FULL, losses: tuple[str, ...] = tuple(LOSSES), t
                          f"from {list(EXTRA)}, got {bad}")
     results = {"command": COMMAND, "config": asdict(config), "complete": False, "wall_seconds": 0.0,
                "machine": {"torch": torch.__version__, "python": platform.python_version(),
-                           "cpu_count": os.cpu_count(), "torch_threads": 1},
+                           "cpu_count": os.cpu_count(), "torch_threads": 1, "processes": workers},
                "ring_setting": RING_SETTING,
                "presets": {loss: LOSSES[loss].preset for loss in losses},
                "tip_settings": {tip: {p: tip_settings(tip, p) for p in TIP_PROBLEMS[tip]} for tip in tips},
@@ -159,25 +177,24 @@ def run_zoo(config: ZooConfig = FULL, losses: tuple[str, ...] = tuple(LOSSES), t
                 saved[key] = {**saved.get(key, {}), **results[key]}
             results = {**saved, "complete": False}
     start = time.perf_counter() - results["wall_seconds"]
-    x_train = mnist("train").tensors()[0] if "mnist" in problems else None
-    real_features = mnist_features(mnist("test").tensors()[0]) if "mnist" in problems else None
     todo = [(part, problem, name, seed) for part, problem, name, seed in plan(config, losses, tips, problems, extra)
             if seed not in [r["seed"] for r in results[part].setdefault(problem, {}).get(name, [])]]
-    for part, problem, name, seed in tqdm(todo, desc="loss zoo and tips", disable=not progress):
-        if part == "tips":
-            loss, settings = TIP_BASE, tip_settings(name, problem)
-        else:
-            loss, settings = EXTRA.get(name, (name, {}))
-        if problem == "ring":
-            row, samples = run_ring(loss, seed, config.ring_steps, **settings)
-        else:
-            row, samples = run_mnist(loss, seed, config, x_train, real_features, **settings)
-        results[part][problem].setdefault(name, []).append(row)
-        if part == "losses" and seed == config.seeds[0]:
-            results["samples"].setdefault(problem, {})[name] = _encode(samples, "points" if problem == "ring" else "images")
-        results["wall_seconds"] = round(time.perf_counter() - start, 1)
-        if out is not None:
-            _write(results, out)
+    pool = one_thread_pool(workers)
+    data = None if pool is not None or "mnist" not in problems else mnist_inputs()
+    runs = (pool.map(run_one, todo, [config] * len(todo)) if pool is not None
+            else (run_one(task, config, data) for task in todo))
+    try:
+        for (part, problem, name, seed), (row, samples) in tqdm(zip(todo, runs), total=len(todo),
+                                                                desc="loss zoo and tips", disable=not progress):
+            results[part][problem].setdefault(name, []).append(row)
+            if part == "losses" and seed == config.seeds[0]:
+                results["samples"].setdefault(problem, {})[name] = _encode(samples, "points" if problem == "ring" else "images")
+            results["wall_seconds"] = round(time.perf_counter() - start, 1)
+            if out is not None:
+                _write(results, out)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     results["summary"] = {part: summarise(results[part]) for part in ("losses", "tips")}
     results["complete"] = True
     results["wall_seconds"] = round(time.perf_counter() - start, 1)
