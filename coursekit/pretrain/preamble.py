@@ -85,8 +85,9 @@ class Run:
 
     def figures(self) -> dict:
         """What every manifest entry records about the run besides the model's own figures."""
-        return {"train_seconds": round(self.training.wall, 1),
-                "train_cpu_seconds": round(self.training.cpu, 1),
+        # to the millisecond: a quick-mode run can take under 0.05 s, which 0.1 s would record as 0
+        return {"train_seconds": round(self.training.wall, 3),
+                "train_cpu_seconds": round(self.training.cpu, 3),
                 "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                 "load_average_1min": [round(self.load_start, 2), round(os.getloadavg()[0], 2)]}
 
