@@ -120,7 +120,8 @@ def _one_thread() -> None:
 def one_thread_pool(workers: int):
     """``workers`` spawned processes that each run torch on one thread, for independent runs
     that each seed themselves (so a row does not depend on the process that made it); None
-    when ``workers`` is 1: run in this process. Use as ``with pool: pool.map(...)``."""
+    when ``workers`` is 1: run in this process. ``pool.map`` keeps the order of its tasks; shut
+    the pool down in a ``finally`` (``pool.shutdown(cancel_futures=True)``), so Ctrl-C stops it."""
     if not (isinstance(workers, int) and workers >= 1):
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     if workers == 1:
