@@ -181,9 +181,9 @@ def run_zoo(config: ZooConfig = FULL, losses: tuple[str, ...] = tuple(LOSSES), t
             if seed not in [r["seed"] for r in results[part].setdefault(problem, {}).get(name, [])]]
     pool = one_thread_pool(workers)
     data = None if pool is not None or "mnist" not in problems else mnist_inputs()
-    runs = (pool.map(run_one, todo, [config] * len(todo)) if pool is not None
-            else (run_one(task, config, data) for task in todo))
     try:
+        runs = (pool.map(run_one, todo, [config] * len(todo)) if pool is not None  # in the plan's order
+                else (run_one(task, config, data) for task in todo))
         for (part, problem, name, seed), (row, samples) in tqdm(zip(todo, runs), total=len(todo),
                                                                 desc="loss zoo and tips", disable=not progress):
             results[part][problem].setdefault(name, []).append(row)
