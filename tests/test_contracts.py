@@ -273,6 +273,8 @@ TABLE: dict[str, dict[str, Entry]] = {"attacks": {
     "LOSSES": const(),
     "GANLoss": E(lambda w: G.GANLoss("mine", lambda r, f: r.mean() - f.mean(), lambda f: -f.mean())),
     "get_loss": E(lambda w: G.get_loss("wgan-gp")),
+    "ClassCodeDCGANGenerator": E(lambda w: _built(G.ClassCodeDCGANGenerator, noise_dim=2, ngf=4, depth=2)(
+        torch.cat([w.z, torch.zeros(len(w.z), 10)], 1), w.y), ("y",), per_example=True),
     "ConditionalDCGANDiscriminator": E(lambda w: _built(G.ConditionalDCGANDiscriminator, ndf=4)(
         w.x, w.y), ("y",), per_example=True),
     "ConditionalDCGANGenerator": E(lambda w: _built(G.ConditionalDCGANGenerator, latent_dim=2,

@@ -8,6 +8,9 @@ The bars the retrained generators are held to (a test marked xfail is a bar not 
   reads them; on 2,000 samples FID ≤ 57 too, by torchmetrics' FrechetInceptionDistance run with
   the same feature module and by pytorch-fid's Fréchet distance on the same features; trained
   within 30 minutes on this 2-core machine.
+- mnist-dcgan's code carries the digit it draws: mnist-cnn reads that digit on ≥ 95% of samples;
+  its noise scale ψ is the one its recorded choice on training digits picks.
+- mnist-dcgan-unlabelled (the same nets trained without labels) reproduces its recorded figures.
 - mnist-cdcgan: mnist-cnn reads the requested digit on ≥ 95% of samples.
 The samples measured for the bars use other seeds than the pretraining command's, so the bars
 are checked on fresh draws, not on the numbers a recipe was chosen with.
@@ -23,11 +26,11 @@ from coursekit.models import load_pretrained
 from coursekit.models.pretrained import load_extra, read_manifest
 from coursekit.train import predict
 
-# the manifest's 10,000-sample FID of the mnist-dcgan this recipe replaced (depth 2, ngf = 32,
+# the manifest's 10,000-sample FID of the mnist-dcgan these recipes replaced (depth 2, ngf = 32,
 # non-saturating cost, 10,000 steps, G itself shipped)
 PREVIOUS_FID = 171.892
-PRECISION_NOT_MET = ("precision >= 0.80 is not met: the shipped recipe (depth 3, hinge, averaged G) "
-                     "reaches about 0.6 on 10,000 samples, real training digits 0.86")
+PRECISION_AT_THE_BAR = ("precision sits at the 0.80 bar, not above it: 0.7993 on 30,000 fresh samples "
+                        "(0.8014, 0.7973 and 0.7991 on its three 10,000-sample draws)")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,7 @@ def fresh(G):
 
 
 def test_generator_interface(G):
-    assert G.latent_dim == 64 and not G.training
+    assert G.latent_dim == 64 + 10 and G.noise_dim == 64 and not G.training
     x = G.sample(8, seed=3)
     assert x.shape == (8, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
     assert torch.equal(x, G.sample(8, seed=3))
@@ -67,10 +70,15 @@ def test_fid_recall_and_digit_shares_on_10000_fresh_samples(fresh, test_features
     assert M.fid(noise, mnist("test").tensors(2000)[0], progress=False) > 20 * fid
 
 
-@pytest.mark.xfail(strict=True, reason=PRECISION_NOT_MET)
-def test_precision_on_10000_fresh_samples(fresh, test_features):
-    _, fake = fresh
-    pr = M.precision_recall(test_features.features, fake.features, k=3)
+@pytest.mark.xfail(strict=True, reason=PRECISION_AT_THE_BAR)
+def test_precision_on_30000_fresh_samples(G, fresh, test_features):
+    # precision is a mean over samples (is each inside the real digits' k-NN balls?), so pooling three
+    # 10,000-sample draws estimates the bar's figure with a third of the variance; recall is not pooled
+    # (more samples cover more of the real digits)
+    samples, fake = fresh
+    more = torch.cat([G.sample(1000, seed=1010 + s) for s in range(20)])
+    pooled = torch.cat([fake.features, M.extract_features(more, progress=False).features])
+    pr = M.precision_recall(test_features.features, pooled, k=3)
     assert pr.precision >= 0.80, pr
 
 
@@ -103,14 +111,18 @@ def test_fid_on_2000_samples_by_two_reference_implementations(G, test_set):
     assert M.fid(fake, test_set[0][:2000], progress=False) <= 57
 
 
-def test_recorded_figures_are_reproduced(G, test_features):
-    recorded = read_manifest()["mnist-dcgan"]["metrics"]
+@pytest.mark.parametrize("name", ["mnist-dcgan", "mnist-dcgan-unlabelled"])
+def test_recorded_figures_are_reproduced(name, test_features):
+    G = load_pretrained(name)
+    recorded = read_manifest()[name]["metrics"]
     samples = torch.cat([G.sample(1000, seed=s) for s in range(10)])  # the command's own samples
     fake = M.extract_features(samples, progress=False)
     assert M.frechet_distance(test_features.features, fake.features) == pytest.approx(
         recorded["fid_mnist_features"], rel=1e-3)
     shares = torch.bincount(fake.probs.argmax(1), minlength=10).float() / len(samples)
     assert torch.allclose(shares, torch.tensor(recorded["digit_shares"]), atol=1e-3)
+    pr = M.precision_recall(test_features.features, fake.features, k=3)
+    assert (pr.precision, pr.recall) == pytest.approx((recorded["precision"], recorded["recall"]), abs=2e-3)
     assert shares.min() >= 0.05, shares  # every digit is drawn (at least 5% of the samples)
     # far from a broken generator: uniform noise images score orders of magnitude worse
     noise = torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
@@ -127,14 +139,45 @@ def test_retrained_figures_are_recorded_within_the_budget():
     assert recorded["train_cpu_seconds"] >= 0.8 * recorded["threads"] * recorded["train_seconds"]
 
 
-def test_training_history_is_shipped_and_checked():
-    history = load_extra("mnist-dcgan", "mnist-dcgan-history.pt")
+@pytest.mark.parametrize("name", ["mnist-dcgan", "mnist-dcgan-unlabelled"])
+def test_training_history_is_shipped_and_checked(name):
+    history = load_extra(name, f"{name}-history.pt")
     curve = history["fid_curve"]
-    assert curve == read_manifest()["mnist-dcgan"]["metrics"]["fid_curve"]
+    assert curve == read_manifest()[name]["metrics"]["fid_curve"]
     assert curve[-1][1] < curve[0][1] / 2  # FID kept falling over training
     assert all(v.dtype == torch.uint8 and v.shape[1:] == (1, 28, 28) for v in history["samples"].values())
     with pytest.raises(ValueError, match="not a recorded file"):
-        load_extra("mnist-dcgan", "something-else.pt")
+        load_extra(name, "something-else.pt")
+
+
+def test_the_code_carries_the_digit_drawn(G, cnn):
+    # mnist-cnn reads the class of each code (c in z = (ε, c)) on nearly every sample, per class too
+    z = G.sample_z(5000, torch.Generator().manual_seed(78))
+    with torch.no_grad():
+        read = predict(cnn, predict(G, z)).argmax(1)
+    asked = G.class_of(z)
+    assert (read == asked).float().mean().item() >= 0.95
+    per_class = torch.stack([(read[asked == c] == c).float().mean() for c in range(10)])
+    assert per_class.min() >= 0.85, per_class
+    recorded = read_manifest()["mnist-dcgan"]["metrics"]["class_agreement"]
+    assert recorded >= 0.95 and abs(recorded - (read == asked).float().mean().item()) < 0.02
+
+
+def test_psi_is_the_recorded_choice_and_its_record_is_reproduced(G):
+    from coursekit.pretrain import GAN_RECIPES
+    from coursekit.pretrain.gans import choose_psi
+    recorded = read_manifest()["mnist-dcgan"]["metrics"]
+    scores = {float(k): v for k, v in recorded["psi_precision_recall_on_training_digits"].items()}
+    assert sorted(scores) == sorted(GAN_RECIPES["mnist-dcgan"].psi_grid)
+    # the rule: the ψ with the best worse-of-the-two (precision, recall) on training digits
+    best = max(scores, key=lambda psi: min(scores[psi]))
+    assert G.psi == recorded["psi"] == best
+    # the chosen ψ's record, recomputed as the pretraining command computed it
+    x, _ = mnist("train").tensors()
+    reference = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:10_000]]
+    again = choose_psi(G, reference, [best], 10_000, seed=100)
+    assert again[best] == pytest.approx(scores[best], abs=2e-3), (again, scores[best])
+    assert G.psi == best  # choose_psi puts ψ back
 
 
 def test_conditional_generator_draws_the_requested_digit(cnn):
@@ -159,10 +202,14 @@ def test_the_recipes_run_end_to_end_in_quick_mode(tmp_path):
     for name in ("mnist-dcgan", "mnist-cdcgan"):
         recipe, entry = GAN_RECIPES[name], manifest[name]
         model = load_checkpoint(tmp_path / entry["file"], arch=recipe.arch)
-        assert entry["kwargs"] == recipe.g_kwargs and not model.training
+        chosen = {"psi": entry["metrics"]["psi"]} if recipe.psi_grid else {}
+        assert entry["kwargs"] == {**recipe.g_kwargs, **chosen} and not model.training
+        assert getattr(model, "psi", None) == chosen.get("psi")
         assert {"fid_mnist_features", "precision", "recall", "digit_shares", "fid_curve", "train_cpu_seconds",
                 "train_seconds", "torch"} <= set(entry["metrics"])
         assert not (tmp_path / f"{name}-training.pt").exists()  # the resumable checkpoint is cleaned up
         history = torch.load(tmp_path / f"{name}-history.pt", weights_only=True)
         assert len(history["d_loss"]) == entry["metrics"]["steps"] == 4
     assert "class_agreement" in manifest["mnist-cdcgan"]["metrics"]
+    assert "class_agreement" in manifest["mnist-dcgan"]["metrics"]
+    assert manifest["mnist-dcgan"]["metrics"]["psi"] in GAN_RECIPES["mnist-dcgan"].psi_grid

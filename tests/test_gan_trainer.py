@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -400,3 +402,58 @@ def test_attribute_direction_within_classes_ignores_the_class():
     within = attribute_direction(G, ink, n=4000, labels_of=lambda x: (ink(x) > 0.5).long())
     assert plain[0] > 1.0            # the plain direction mostly switches the class
     assert abs(within[0]) < 0.1 and within[1] > 1.0  # within classes it moves only the ink
+
+
+def test_class_code_generator_carries_its_class_in_the_code():
+    from coursekit.gan import ClassCodeDCGANGenerator
+    torch.manual_seed(0)
+    G = ClassCodeDCGANGenerator(noise_dim=8, ngf=4, depth=2)
+    assert G.latent_dim == 18 and G.num_classes == 10
+    z = G.sample_z(2000, torch.Generator().manual_seed(0))
+    eps, c = z[:, :8], z[:, 8:]
+    # the code's prior: Gaussian noise, then a one-hot class drawn uniformly
+    assert torch.equal(c.sum(1), torch.ones(2000)) and set(c.unique().tolist()) == {0.0, 1.0}
+    counts = torch.bincount(G.class_of(z), minlength=10)
+    assert counts.min() > 150, f"classes not drawn uniformly: {counts.tolist()}"  # 200 ± 13 expected each
+    assert abs(eps.std().item() - 1) < 0.05 and abs(eps.mean().item()) < 0.05
+    # ψ scales the noise only
+    G.psi = 1.5
+    z_wide = G.sample_z(2000, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(z_wide[:, :8], 1.5 * eps)
+    assert torch.equal(z_wide[:, 8:], c)
+    G.psi = 1.0
+    G.eval()
+    with torch.no_grad():
+        # G(z) draws the class in z; G(z, y) draws class y with the same noise
+        y = torch.arange(20) % 10
+        coded = torch.cat([z[:20, :8], torch.nn.functional.one_hot(y, 10).float()], 1)
+        torch.testing.assert_close(G(coded), G(z[:20], y))
+        assert not torch.allclose(G(z[:20], (y + 1) % 10), G(coded)), "G(z, y) ignored y"
+        # sample() draws classes from the prior, and sample(labels=...) the classes asked for
+        torch.testing.assert_close(G.sample(20, seed=3), G(G.sample_z(20, torch.Generator().manual_seed(3))))
+        torch.testing.assert_close(G.sample(20, seed=3, labels=y), G(G.sample_z(20, torch.Generator().manual_seed(3)), y))
+    with pytest.raises(ValueError, match="z must have shape"):
+        G(torch.randn(3, 8))
+    with pytest.raises(ValueError, match="psi"):
+        ClassCodeDCGANGenerator(noise_dim=8, ngf=4, psi=0.0)
+
+
+def test_autocast_runs_the_training_forward_passes_in_bfloat16_and_keeps_float32_weights():
+    from coursekit.gan import ClassCodeDCGANGenerator, ConditionalDCGANDiscriminator
+    torch.manual_seed(0)
+    G, D = ClassCodeDCGANGenerator(noise_dim=8, ngf=4, depth=3), ConditionalDCGANDiscriminator(ndf=4, depth=3)
+    dtypes = {"G": set(), "D": set()}
+    G.net[0].register_forward_hook(lambda m, i, o: dtypes["G"].add(o.dtype) if m.training else None)
+    D.net[0].register_forward_hook(lambda m, i, o: dtypes["D"].add(o.dtype) if m.training else None)
+    data = torch.rand(64, 1, 28, 28), torch.arange(64) % 10
+    sample_real = lambda n, g: (data[0][:n], data[1][:n])
+    for reuse_fake in (True, False):
+        h = train_gan(G, D, sample_real, loss="hinge", steps=2, batch_size=8, progress=False,
+                      reuse_fake=reuse_fake, autocast=torch.bfloat16)
+        assert all(isinstance(v, float) and math.isfinite(v) for v in h["d_loss"] + h["g_loss"])
+    assert dtypes == {"G": {torch.bfloat16}, "D": {torch.bfloat16}}, dtypes
+    assert all(p.dtype == torch.float32 for p in [*G.parameters(), *D.parameters()])
+    # and without it, float32 throughout
+    dtypes = {"G": set(), "D": set()}
+    train_gan(G, D, sample_real, loss="hinge", steps=1, batch_size=8, progress=False)
+    assert dtypes == {"G": {torch.float32}, "D": {torch.float32}}, dtypes

@@ -10,6 +10,8 @@ Discriminators return raw logits; the losses in :mod:`coursekit.gan.losses` take
 The class-conditional pair (Mirza & Osindero 2014, "Conditional Generative Adversarial Nets")
 gives both players the label y: G(z, y) reads it as a one-hot vector appended to z, D(x, y)
 scores it by projection (Miyato & Koyama 2018, "cGANs with Projection Discriminator", eq. 3).
+:class:`ClassCodeDCGANGenerator` is that G with the class drawn as part of its code, so that
+it samples digits from a random code alone, as an unconditional G does.
 """
 from __future__ import annotations
 
@@ -241,10 +243,12 @@ class DCGANDiscriminator(nn.Module):
 
 class ConditionalDCGANGenerator(DCGANGenerator):
     """G(z, y): the DCGAN generator with the class y appended to z as a one-hot vector
-    (Mirza & Osindero 2014, §3.2). ``latent_dim`` counts z only."""
+    (Mirza & Osindero 2014, §3.2). ``latent_dim`` counts z only; ``depth`` as in
+    :class:`DCGANGenerator`."""
 
-    def __init__(self, latent_dim: int = 64, ngf: int = 64, num_classes: int = 10, channels: int = 1):
-        super().__init__(latent_dim + num_classes, ngf, channels)
+    def __init__(self, latent_dim: int = 64, ngf: int = 64, num_classes: int = 10, channels: int = 1,
+                 depth: int = 2):
+        super().__init__(latent_dim + num_classes, ngf, channels, depth=depth)
         self.latent_dim, self.num_classes = latent_dim, num_classes
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -272,10 +276,12 @@ class ConditionalDCGANGenerator(DCGANGenerator):
 class ConditionalDCGANDiscriminator(DCGANDiscriminator):
     """D(x, y) = w·φ(x) + b + e(y)·φ(x): the DCGAN discriminator's features φ(x) (its last
     layer's input) scored by the plain linear head plus a learned class embedding e(y)
-    (the projection discriminator, Miyato & Koyama 2018, eq. 3)."""
+    (the projection discriminator, Miyato & Koyama 2018, eq. 3). ``depth`` as in
+    :class:`DCGANDiscriminator`."""
 
-    def __init__(self, ndf: int = 64, num_classes: int = 10, channels: int = 1, norm: str = "batch"):
-        super().__init__(ndf, channels, norm)
+    def __init__(self, ndf: int = 64, num_classes: int = 10, channels: int = 1, norm: str = "batch",
+                 depth: int = 2):
+        super().__init__(ndf, channels, norm, depth=depth)
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, self.features_dim)
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
@@ -284,3 +290,49 @@ class ConditionalDCGANDiscriminator(DCGANDiscriminator):
         check_labels(y, len(x), num_classes=self.num_classes)
         phi = self.net[:-1](x)  # (N, features_dim)
         return self.net[-1](phi).squeeze(1) + (self.embed(y) * phi).sum(1)
+
+
+class ClassCodeDCGANGenerator(ConditionalDCGANGenerator):
+    """G(z) for a code z = (ε, c) that carries the digit: ε ~ N(0, I) (``noise_dim`` numbers)
+    and c, the one-hot vector of a class drawn uniformly, as InfoGAN's categorical code (Chen et
+    al. 2016, §5), except that D is told the class during training (it is trained as a
+    class-conditional GAN with :class:`ConditionalDCGANDiscriminator`), so c *is* the digit.
+    To its user it is an unconditional generator, G(z) for z from :meth:`sample_z`
+    (``latent_dim`` = noise_dim + num_classes numbers); G(z, y) draws class y instead of the
+    class in z, which is how the trainer asks for the real batch's classes.
+    ``psi`` scales the noise that :meth:`sample_z` draws, ε ~ N(0, ψ²I): a sampling temperature
+    set after training. ψ < 1 is BigGAN's truncation trick (Brock et al. 2019, §3.1), which
+    trades variety for fidelity; ψ > 1 trades the other way (Kynkäänniemi et al. 2019, §4).
+    """
+
+    def __init__(self, noise_dim: int = 64, ngf: int = 32, num_classes: int = 10, channels: int = 1,
+                 depth: int = 3, psi: float = 1.0):
+        super().__init__(noise_dim, ngf, num_classes, channels, depth=depth)
+        check_positive("psi", psi)
+        self.noise_dim, self.latent_dim, self.psi = noise_dim, noise_dim + num_classes, psi
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n codes (ε, c): ε ~ N(0, ψ²I), then c one-hot of a class drawn uniformly."""
+        device = next(self.parameters()).device
+        eps = self.psi * torch.randn(n, self.noise_dim, generator=generator)
+        c = torch.randint(self.num_classes, (n,), generator=generator)
+        return torch.cat([eps, F.one_hot(c, self.num_classes).to(eps.dtype)], dim=1).to(device)
+
+    def class_of(self, z: torch.Tensor) -> torch.Tensor:
+        """The class each code carries (the largest entry of its one-hot part)."""
+        return z[:, self.noise_dim:].argmax(1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (N, {self.latent_dim}) (noise and one-hot class), "
+                             f"got {tuple(z.shape)}")
+        if y is not None:
+            return super().forward(z[:, :self.noise_dim], y)
+        return DCGANGenerator.forward(self, z)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """n samples in eval mode: classes drawn from the code's prior, or ``labels`` (n,)."""
+        if labels is not None:
+            return super().sample(n, seed, labels)
+        return Generator.sample(self, n, seed)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from torch import nn
 
 from ..gan.cyclegan.nets import CycleGANGenerators
-from ..gan.nets import ConditionalDCGANGenerator, DCGANGenerator
+from ..gan.nets import ClassCodeDCGANGenerator, ConditionalDCGANGenerator, DCGANGenerator
 from ..gan.pix2pix import UnetGenerator
 from ..gan.superres import SRGenerator
 from .classifiers import MnistCNN, MnistLeNet, MnistMLP, MnistSmallCNN
 
 # name -> constructor; the pretrained registry and checkpoints refer to models by these names.
 ARCHITECTURES = {"mnist-cnn": MnistCNN, "mnist-mlp": MnistMLP, "dcgan-generator": DCGANGenerator,
-                 "cdcgan-generator": ConditionalDCGANGenerator,
+                 "cdcgan-generator": ConditionalDCGANGenerator, "class-code-dcgan-generator": ClassCodeDCGANGenerator,
                  "mnist-lenet": MnistLeNet, "mnist-cnn-small": MnistSmallCNN,
                  "cyclegan-generators": CycleGANGenerators, "unet-generator": UnetGenerator,
                  "sr-generator": SRGenerator}

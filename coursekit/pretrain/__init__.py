@@ -13,7 +13,8 @@ module             recipes
 ``preamble``       what every recipe shares: :class:`Run` (seed, quick-mode sizes,
                    CPU and wall time, threads, registering, the final line printed)
 ``classifiers``    "mnist-cnn", "mnist-mlp", "mnist-lenet", "mnistm-cnn" (:data:`RECIPES`)
-``gans``           "mnist-dcgan", "mnist-cdcgan" (:data:`GAN_RECIPES`)
+``gans``           "mnist-dcgan", "mnist-dcgan-unlabelled", "mnist-cdcgan"
+                   (:data:`GAN_RECIPES`)
 ``defended``       "mnist-cnn-robust", "mnist-cnn-trades" (:data:`ROBUST_RECIPES`), the adversarial-training
                    :data:`VARIANTS`, "mnist-certified" (:data:`CERTIFIED_RECIPES`)
 ``translation``    CycleGAN, pix2pix and super-resolution (:data:`TRANSLATION_RECIPES`)
