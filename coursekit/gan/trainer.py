@@ -226,7 +226,7 @@ def train_gan(
     made before training, follows G as the moving average of its weights (:func:`ema_update`
     with ``ema_decay``, after every G step); it is saved in the checkpoint too. ``autocast``
     (for example ``torch.bfloat16``) runs every forward pass of training in that precision
-    (:func:`mixed_precision`): about 1.7× faster steps on a CPU with bfloat16 instructions.
+    (:func:`mixed_precision`): faster steps on a CPU or GPU with bfloat16 instructions.
 
     Returns the history: per-step lists ``d_loss``, ``g_loss``, ``g_grad_norm``, ``d_real``,
     ``d_fake``; ``evals`` (list of dicts with ``step``); ``samples`` (list of (step, images)).

@@ -59,9 +59,9 @@ def pretrain_gan(name: str, out: Path | None = None, quick: bool = False, seed: 
     "mnist-cnn" reads it; for a class-conditional G also the share of samples read as the
     class they were drawn for. Before those figures are measured, a recipe with a ``psi_grid``
     sets G's noise scale ψ: the one whose samples have the best worse-of-the-two (precision,
-    recall) against 10,000 training digits, each ψ's pair recorded. Training time is the wall time and the process's CPU time, on
-    the threads torch uses (all cores unless told otherwise; the shipped mnist-dcgan used this
-    machine's two). The fixed-noise grids and the per-step losses go to ``<name>-history.pt``
+    recall) against 10,000 training digits, each ψ's pair recorded. Training time is the wall
+    time and the process's CPU time, on the threads torch uses (all cores unless told otherwise;
+    the shipped mnist-dcgan used this machine's two). The fixed-noise grids and the per-step losses go to ``<name>-history.pt``
     (checksummed in the manifest too). An interrupted run resumes from
     ``<name>-training.pt`` in the output folder, deleted once the model is saved.
     """
@@ -123,10 +123,10 @@ def pretrain_gan(name: str, out: Path | None = None, quick: bool = False, seed: 
         metrics["psi"] = g_kwargs["psi"]
         metrics["psi_precision_recall_on_training_digits"] = {str(k): v for k, v in psi_scores.items()}
     if conditional:  # the share of samples asked for class c (0, 1, 2, ... in turn) read as c
-        asked = torch.arange(1000) % G.num_classes
-        drawn = torch.cat([shipped.sample(1000, seed=seed + i, labels=asked) for i in range(max(1, n_final // 1000))])
-        read = extract_features(drawn[:n_final], progress=False).probs.argmax(1)
-        metrics["class_agreement"] = round((read == asked.repeat(len(drawn) // 1000)[:n_final]).float().mean().item(), 4)
+        asked = torch.arange(n_final) % G.num_classes
+        drawn = torch.cat([shipped.sample(len(y_b), seed=seed + i, labels=y_b) for i, y_b in enumerate(asked.split(1000))])
+        read = extract_features(drawn, progress=False).probs.argmax(1)
+        metrics["class_agreement"] = round((read == asked).float().mean().item(), 4)
     grids = {step: (imgs * 255).round().to(torch.uint8) for step, imgs in history["samples"]}
     metrics = run.finish(
         shipped, recipe.arch, g_kwargs, metrics,
