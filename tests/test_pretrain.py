@@ -75,3 +75,18 @@ def test_the_module_runs_as_a_command():
     out = subprocess.run([sys.executable, "-m", "coursekit.pretrain", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert out.startswith("usage: python -m coursekit.pretrain") and "mnist-cnn-robust" in out
+
+
+def test_pick_psi_takes_the_psi_nearest_1_within_one_standard_error_of_the_best():
+    from coursekit.pretrain.gans import pick_psi
+    # at n = 10,000 and a best worse-of-the-two of 0.82, one standard error is √(0.82·0.18/10⁴) ≈ 0.0038
+    scores = {1.0: [0.86, 0.78], 1.05: [0.84, 0.80], 1.1: [0.83, 0.817], 1.15: [0.82, 0.83], 1.2: [0.81, 0.84]}
+    assert pick_psi(scores, 10_000) == 1.1  # 0.817 is within 0.0038 of 0.82; 0.80 is not
+    assert pick_psi({**scores, 1.1: [0.83, 0.815]}, 10_000) == 1.15  # 0.005 below: more than one error
+    assert pick_psi(scores, 100_000) == 1.15  # with ten times the samples the error is 0.0012: only the best
+    # nearest to 1 from either side, and the order of the dict does not matter
+    mirrored = {0.9: [0.817, 0.83], 1.15: [0.82, 0.83], 1.0: [0.70, 0.95]}
+    assert pick_psi(mirrored, 10_000) == 0.9
+    assert pick_psi(dict(reversed(list(mirrored.items()))), 10_000) == 0.9
+    with pytest.raises(ValueError, match="scores"):
+        pick_psi({}, 10_000)
