@@ -90,3 +90,5 @@ def test_pick_psi_takes_the_psi_nearest_1_within_one_standard_error_of_the_best(
     assert pick_psi(dict(reversed(list(mirrored.items()))), 10_000) == 0.9
     with pytest.raises(ValueError, match="scores"):
         pick_psi({}, 10_000)
+    with pytest.raises(ValueError, match="n must be"):
+        pick_psi(scores, 0)

@@ -34,8 +34,9 @@ class GANRecipe:
 # loss, forward passes in bfloat16, the average of G's weights shipped, and the noise's scale ψ
 # chosen after training. "mnist-dcgan-unlabelled" is the same D and a G of the same design at
 # half the width (ngf = 32), trained without labels (8,000 float32 steps, the shipped generator
-# until the labelled recipe replaced it), kept for the comparison. "mnist-cdcgan" is the class-conditional pair at ngf = ndf = 64 (depth 2) with
-# the hinge loss, the average of G's weights shipped.
+# until the labelled recipe replaced it), kept for the comparison. "mnist-cdcgan" is the
+# class-conditional pair at ngf = ndf = 64 (depth 2) with the hinge loss, the average of G's
+# weights shipped.
 GAN_RECIPES = {
     "mnist-dcgan": GANRecipe("class-code-dcgan-generator", {"noise_dim": 64, "ngf": 64, "depth": 3},
                              {"ndf": 64, "depth": 3},
@@ -59,9 +60,9 @@ def pretrain_gan(name: str, out: Path | None = None, quick: bool = False, seed: 
     "mnist-cnn" reads it; for a class-conditional G also the share of samples read as the
     class they were drawn for. Before those figures are measured, a recipe with a ``psi_grid``
     sets G's noise scale ψ by :func:`pick_psi` from each ψ's (precision, recall) against 10,000
-    training digits, each ψ's pair recorded. Training time is the wall
-    time and the process's CPU time, on the threads torch uses (all cores unless told otherwise;
-    the shipped mnist-dcgan used this machine's two). The fixed-noise grids and the per-step losses go to ``<name>-history.pt``
+    training digits, each ψ's pair recorded. Training time is the wall time and the process's CPU
+    time, on the threads torch uses (all cores unless told otherwise; the shipped mnist-dcgan used
+    this machine's two). The fixed-noise grids and the per-step losses go to ``<name>-history.pt``
     (checksummed in the manifest too). An interrupted run resumes from
     ``<name>-training.pt`` in the output folder, deleted once the model is saved.
     """
@@ -147,6 +148,8 @@ def pick_psi(scores: dict, n: int) -> float:
     error is the binomial one of a share of n, √(m(1 − m)/n)."""
     if not scores:
         raise ValueError("scores must hold at least one ψ, got an empty dict")
+    if not (isinstance(n, int) and n >= 1):
+        raise ValueError(f"n must be the number of samples scored, an int >= 1, got {n!r}")
     best = max(min(pr) for pr in scores.values())
     se = (best * (1 - best) / n) ** 0.5
     return min((psi for psi, pr in scores.items() if min(pr) >= best - se), key=lambda psi: abs(psi - 1))
