@@ -92,3 +92,5 @@ def test_pick_psi_takes_the_psi_nearest_1_within_one_standard_error_of_the_best(
         pick_psi({}, 10_000)
     with pytest.raises(ValueError, match="n must be"):
         pick_psi(scores, 0)
+    with pytest.raises(ValueError, match="n must be"):
+        pick_psi(scores, True)

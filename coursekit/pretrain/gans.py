@@ -12,6 +12,7 @@ import torch
 from ..config import pretrained_dir
 from ..data import mnist
 from ..models import build
+from ..validate import check_positive
 from .preamble import Run
 
 
@@ -148,8 +149,7 @@ def pick_psi(scores: dict, n: int) -> float:
     error is the binomial one of a share of n, √(m(1 − m)/n)."""
     if not scores:
         raise ValueError("scores must hold at least one ψ, got an empty dict")
-    if not (isinstance(n, int) and n >= 1):
-        raise ValueError(f"n must be the number of samples scored, an int >= 1, got {n!r}")
+    check_positive("n", n, integer=True)
     best = max(min(pr) for pr in scores.values())
     se = (best * (1 - best) / n) ** 0.5
     return min((psi for psi, pr in scores.items() if min(pr) >= best - se), key=lambda psi: abs(psi - 1))
